@@ -1,0 +1,17 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from monolith.config import health
+
+urlpatterns = [
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/users/", include("monolith.users.urls")),
+    path("api/v1/products/", include("monolith.catalog.urls")),
+    path("api/v1/orders/", include("monolith.orders.urls")),
+    path("api/v1/payments/", include("monolith.payments.urls")),
+]
+
+handler404 = "monolith.kernel.errors.not_found_view"
+handler500 = "monolith.kernel.errors.server_error_view"

@@ -1,0 +1,32 @@
+"""Publish outbox messages through Celery: once, or in a loop (the relay process of `make run`)."""
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from monolith.kernel.outbox import outbox_pending_count, outbox_publish_pending
+
+
+class Command(BaseCommand):
+    help = "Publish pending outbox events to the broker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--loop", action="store_true", help="keep relaying until stopped")
+        parser.add_argument("--interval", type=float, default=0.2, help="seconds between polls")
+
+    def handle(self, *args, **options):
+        total = 0
+        while True:
+            try:
+                sent = outbox_publish_pending()
+            except Exception as exc:  # database briefly locked or down: keep the loop alive
+                self.stderr.write(f"relay round failed: {exc}")
+                sent = 0
+            total += sent
+            if sent:
+                self.stdout.write(f"published {sent} (total {total}, pending {outbox_pending_count()})")
+            if not options["loop"]:
+                break
+            if not sent:
+                time.sleep(options["interval"])
+        self.stdout.write(self.style.SUCCESS(f"relay done: {total} published"))

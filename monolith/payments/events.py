@@ -1,0 +1,39 @@
+"""Events the payments context publishes. After the cut the payments service publishes the same."""
+
+import dataclasses
+import uuid
+from typing import ClassVar
+
+from monolith.kernel.events import Event
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PaymentCaptured(Event):
+    type_name: ClassVar[str] = "payments.PaymentCaptured"
+    payment_id: uuid.UUID
+    order_id: uuid.UUID
+    user_id: uuid.UUID
+    amount_minor: int
+    currency: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PaymentFailed(Event):
+    type_name: ClassVar[str] = "payments.PaymentFailed"
+    payment_id: uuid.UUID
+    order_id: uuid.UUID
+    user_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    reason: str  # "card_declined" | "insufficient_funds" | "processor_timeout" | ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PaymentRefunded(Event):
+    type_name: ClassVar[str] = "payments.PaymentRefunded"
+    payment_id: uuid.UUID
+    refund_id: uuid.UUID
+    order_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    refunded_total_minor: int

@@ -1,0 +1,488 @@
+"""Durable route state and its audit trail, shared by every proxy replica and the CLI.
+
+SQLite (stdlib, WAL, one file shared by several processes) by default; PostgreSQL when the
+url says ``postgresql://`` (psycopg 3, imported only then). Every change writes the new state,
+an audit row and a bumped global version in one transaction, so replicas that see the version
+move also see the state and who changed it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from strangler.types import Mode, Route, RouteState, RouteTable
+
+# A pre-flip check (e.g. "contract tests pass for this service"): raise FlipRefused to refuse.
+Guard = Callable[[Route, RouteState, RouteState], None]
+# Called after a change is committed with the new global version (e.g. publish to Redis).
+OnCommit = Callable[[int], None]
+
+SEED_ACTOR = "seed"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS strangler_meta (
+    id INTEGER PRIMARY KEY,
+    version BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS route_state (
+    route TEXT PRIMARY KEY,
+    mode TEXT NOT NULL,
+    weight INTEGER NOT NULL,
+    version BIGINT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id {serial} PRIMARY KEY,
+    at DOUBLE PRECISION NOT NULL,
+    actor TEXT NOT NULL,
+    route TEXT NOT NULL,
+    from_mode TEXT,
+    from_weight INTEGER,
+    to_mode TEXT NOT NULL,
+    to_weight INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    undoes BIGINT
+);
+CREATE INDEX IF NOT EXISTS audit_route_id ON audit (route, id);
+"""
+
+
+class StoreError(Exception):
+    """A change the store refuses; the message is meant for the operator."""
+
+
+class UnknownRoute(StoreError):
+    pass
+
+
+class InvalidState(StoreError):
+    pass
+
+
+class FlipRefused(StoreError):
+    """Raised by a guard to refuse a flip (hook for contract-gated flips)."""
+
+
+class NothingToRollBack(StoreError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: float  # unix time of the commit
+    actor: str
+    route: str
+    from_state: RouteState | None  # None for the seed row
+    to_state: RouteState
+    reason: str
+    undoes: int | None = None  # id of the entry this rollback undid
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "actor": self.actor,
+            "route": self.route,
+            "from_mode": self.from_state.mode.value if self.from_state else None,
+            "from_weight": self.from_state.weight if self.from_state else None,
+            "to_mode": self.to_state.mode.value,
+            "to_weight": self.to_state.weight,
+            "reason": self.reason,
+            "undoes": self.undoes,
+        }
+
+
+def validate_state(route: Route, state: RouteState) -> None:
+    if not isinstance(state.weight, int) or isinstance(state.weight, bool) or not 0 <= state.weight <= 100:
+        raise InvalidState(f"weight must be an integer between 0 and 100, got {state.weight!r}")
+    if state.mode is Mode.CANARY and state.weight == 0:
+        raise InvalidState("canary mode needs a weight between 1 and 100")
+    if route.service is None and state.mode is not Mode.MONOLITH:
+        raise InvalidState(f"route {route.name!r} has no service; only mode 'monolith' is possible")
+
+
+class _Backend:
+    """The few differences between SQLite and PostgreSQL."""
+
+    placeholder = "?"
+    serial = "INTEGER"
+
+    def connect(self) -> Any:
+        raise NotImplementedError
+
+    @contextmanager
+    def write(self, conn: Any) -> Iterator[Any]:
+        raise NotImplementedError
+
+    @contextmanager
+    def read(self, conn: Any) -> Iterator[Any]:
+        raise NotImplementedError
+
+
+class _Sqlite(_Backend):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextmanager
+    def write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks between processes
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    @contextmanager
+    def read(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+        cur = conn.cursor()
+        cur.execute("BEGIN")
+        try:
+            yield cur
+        finally:
+            cur.execute("COMMIT")
+
+
+class _Postgres(_Backend):
+    placeholder = "%s"
+    serial = "BIGSERIAL"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+
+    @contextmanager
+    def write(self, conn: Any) -> Iterator[Any]:
+        with conn.transaction(), conn.cursor() as cur:
+            # The meta row lock serialises writers across processes, like BEGIN IMMEDIATE.
+            cur.execute("SELECT version FROM strangler_meta WHERE id = 1 FOR UPDATE")
+            yield cur
+
+    @contextmanager
+    def read(self, conn: Any) -> Iterator[Any]:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield cur
+
+
+def _backend_for(url: str) -> _Backend:
+    if url.startswith(("postgresql://", "postgres://")):
+        return _Postgres(url)
+    if url.startswith("sqlite://"):
+        rest = url[len("sqlite://") :]
+        if rest in ("", "/", "/:memory:"):
+            return _Sqlite(":memory:")
+        # sqlite:///relative/path (relative to the working directory), sqlite:////absolute/path
+        return _Sqlite(rest[1:] if rest.startswith("/") else rest)
+    raise StoreError(f"unsupported store url {url!r}: expected sqlite:///path or postgresql://...")
+
+
+class Store:
+    """Route states of one route table. Thread-safe; every call is one short transaction."""
+
+    def __init__(
+        self,
+        url: str,
+        table: RouteTable,
+        *,
+        guard: Guard | None = None,
+        on_commit: OnCommit | None = None,
+    ) -> None:
+        self.url = url
+        self.table = table
+        self.guard = guard
+        self.on_commit = on_commit
+        self._routes = {r.name: r for r in table.routes}
+        self._backend = _backend_for(url)
+        self._lock = threading.Lock()
+        self._conn: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self) -> Store:
+        """Connect, create the tables and seed routes the store does not know yet."""
+        with self._lock:
+            self._conn = self._backend.connect()
+            self._create_schema()
+            self._seed()
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Store:
+        return self.open() if self._conn is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self._backend.placeholder)
+
+    def _create_schema(self) -> None:
+        schema = _SCHEMA.format(serial=self._backend.serial)
+        statements = [s.strip() for s in schema.split(";") if s.strip()]
+        if isinstance(self._backend, _Postgres):
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                # Several replicas may start together: serialise DDL with an advisory lock.
+                cur.execute("SELECT pg_advisory_xact_lock(7345001)")
+                for stmt in statements:
+                    cur.execute(stmt)
+                cur.execute("INSERT INTO strangler_meta (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING")
+        else:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in statements:
+                    cur.execute(stmt)
+                cur.execute("INSERT INTO strangler_meta (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _seed(self) -> None:
+        """The file's mode/weight is the initial state of a route; afterwards the store wins."""
+        now = time.time()
+        with self._backend.write(self._conn) as cur:
+            cur.execute(self._sql("SELECT route FROM route_state"))
+            known = {row[0] for row in cur.fetchall()}
+            missing = [r for r in self.table.routes if r.name not in known]
+            if not missing:
+                return
+            version = self._bump(cur)
+            for route in missing:
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO route_state (route, mode, weight, version, updated_at) VALUES (?, ?, ?, ?, ?)"
+                    ),
+                    (route.name, route.state.mode.value, route.state.weight, version, now),
+                )
+                self._audit(cur, now, SEED_ACTOR, route.name, None, route.state, "seeded from the route table")
+
+    # -- reads -----------------------------------------------------------------------------
+    def version(self) -> int:
+        with self._lock, self._backend.read(self._conn) as cur:
+            cur.execute("SELECT version FROM strangler_meta WHERE id = 1")
+            return int(cur.fetchone()[0])
+
+    def states(self) -> dict[str, RouteState]:
+        return self.snapshot()[1]
+
+    def snapshot(self) -> tuple[int, dict[str, RouteState]]:
+        """Version and states read in one transaction, so they belong together."""
+        with self._lock, self._backend.read(self._conn) as cur:
+            cur.execute("SELECT version FROM strangler_meta WHERE id = 1")
+            version = int(cur.fetchone()[0])
+            cur.execute("SELECT route, mode, weight FROM route_state")
+            states = {
+                name: RouteState(Mode(mode), int(weight))
+                for name, mode, weight in cur.fetchall()
+                if name in self._routes  # rows of routes removed from the file are kept, not served
+            }
+        return version, states
+
+    def history(self, route: str | None = None, limit: int = 50) -> list[AuditEntry]:
+        """Newest first."""
+        if route is not None:
+            self._route(route)
+        cols = "id, at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes"
+        with self._lock, self._backend.read(self._conn) as cur:
+            if route is None:
+                cur.execute(self._sql(f"SELECT {cols} FROM audit ORDER BY id DESC LIMIT ?"), (int(limit),))
+            else:
+                cur.execute(
+                    self._sql(f"SELECT {cols} FROM audit WHERE route = ? ORDER BY id DESC LIMIT ?"),
+                    (route, int(limit)),
+                )
+            return [_entry(row) for row in cur.fetchall()]
+
+    # -- writes ----------------------------------------------------------------------------
+    def set_state(
+        self,
+        route: str,
+        state: RouteState,
+        *,
+        actor: str,
+        reason: str,
+        guard: Guard | None = None,
+    ) -> AuditEntry:
+        """Validate, run the guard, then write state + audit + version in one transaction."""
+        target = self._route(route)
+        state = RouteState(Mode(state.mode), state.weight)
+        validate_state(target, state)
+        actor, reason = _required("actor", actor), _required("reason", reason)
+        return self._write(target, state, actor, reason, guard or self.guard, undoes=None)
+
+    def rollback(self, route: str, *, actor: str, reason: str, guard: Guard | None = None) -> AuditEntry:
+        """Undo the latest change of ``route`` not undone yet (repeat to walk further back)."""
+        target = self._route(route)
+        actor, reason = _required("actor", actor), _required("reason", reason)
+        with self._lock:
+            undo = self._undo_candidate(route)
+        if undo is None or undo.from_state is None:
+            raise NothingToRollBack(f"route {route!r} has no change to roll back")
+        return self._write(target, undo.from_state, actor, reason, guard or self.guard, undoes=undo.id)
+
+    def _undo_candidate(self, route: str) -> AuditEntry | None:
+        with self._backend.read(self._conn) as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT id, at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes "
+                    "FROM audit WHERE route = ? ORDER BY id DESC"
+                ),
+                (route,),
+            )
+            rows = [_entry(row) for row in cur.fetchall()]
+        undone = {e.undoes for e in rows if e.undoes is not None}
+        for entry in rows:
+            if entry.undoes is None and entry.id not in undone:
+                return entry
+        return None
+
+    def _write(
+        self,
+        route: Route,
+        state: RouteState,
+        actor: str,
+        reason: str,
+        guard: Guard | None,
+        *,
+        undoes: int | None,
+    ) -> AuditEntry:
+        now = time.time()
+        with self._lock:
+            with self._backend.write(self._conn) as cur:
+                cur.execute(self._sql("SELECT mode, weight FROM route_state WHERE route = ?"), (route.name,))
+                row = cur.fetchone()
+                current = RouteState(Mode(row[0]), int(row[1])) if row else route.state
+                if undoes is not None:
+                    # A concurrent writer may have undone it first; re-check inside the write lock.
+                    cur.execute(self._sql("SELECT COUNT(*) FROM audit WHERE undoes = ?"), (undoes,))
+                    if cur.fetchone()[0]:
+                        raise NothingToRollBack(f"change {undoes} of route {route.name!r} was just rolled back")
+                if guard is not None:
+                    guard(route, current, state)
+                version = self._bump(cur)
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO route_state (route, mode, weight, version, updated_at) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (route) DO UPDATE SET mode = excluded.mode, weight = excluded.weight, "
+                        "version = excluded.version, updated_at = excluded.updated_at"
+                    ),
+                    (route.name, state.mode.value, state.weight, version, now),
+                )
+                entry = self._audit(cur, now, actor, route.name, current, state, reason, undoes)
+        if self.on_commit is not None:
+            self.on_commit(version)
+        return entry
+
+    def _bump(self, cur: Any) -> int:
+        cur.execute("UPDATE strangler_meta SET version = version + 1 WHERE id = 1")
+        cur.execute("SELECT version FROM strangler_meta WHERE id = 1")
+        return int(cur.fetchone()[0])
+
+    def _audit(
+        self,
+        cur: Any,
+        at: float,
+        actor: str,
+        route: str,
+        before: RouteState | None,
+        after: RouteState,
+        reason: str,
+        undoes: int | None = None,
+    ) -> AuditEntry:
+        cur.execute(
+            self._sql(
+                "INSERT INTO audit (at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+            ),
+            (
+                at,
+                actor,
+                route,
+                before.mode.value if before else None,
+                before.weight if before else None,
+                after.mode.value,
+                after.weight,
+                reason,
+                undoes,
+            ),
+        )
+        audit_id = int(cur.fetchone()[0])
+        return AuditEntry(audit_id, at, actor, route, before, after, reason, undoes)
+
+    def _route(self, name: str) -> Route:
+        try:
+            return self._routes[name]
+        except KeyError:
+            known = ", ".join(sorted(self._routes))
+            raise UnknownRoute(f"unknown route {name!r} (known: {known})") from None
+
+
+def open_store(
+    url: str, table: RouteTable, *, guard: Guard | None = None, on_commit: OnCommit | None = None
+) -> Store:
+    return Store(url, table, guard=guard, on_commit=on_commit).open()
+
+
+def parse_state(mode: object, weight: object | None) -> RouteState:
+    """Operator input (CLI, admin JSON) to a RouteState, with messages fit for a 400."""
+    try:
+        parsed_mode = Mode(str(mode))
+    except ValueError:
+        choices = ", ".join(m.value for m in Mode)
+        raise InvalidState(f"mode must be one of {choices}, got {mode!r}") from None
+    if weight is None:
+        if parsed_mode is Mode.CANARY:
+            raise InvalidState("canary mode needs a weight between 1 and 100")
+        weight = 100 if parsed_mode is Mode.SERVICE else 0
+    if isinstance(weight, bool) or not isinstance(weight, int):
+        raise InvalidState(f"weight must be an integer between 0 and 100, got {weight!r}")
+    return RouteState(parsed_mode, weight)
+
+
+def _required(what: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidState(f"{what} is required")
+    return value.strip()
+
+
+def _entry(row: tuple[Any, ...]) -> AuditEntry:
+    id_, at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes = row
+    before = RouteState(Mode(from_mode), int(from_weight)) if from_mode is not None else None
+    return AuditEntry(
+        int(id_),
+        float(at),
+        actor,
+        route,
+        before,
+        RouteState(Mode(to_mode), int(to_weight)),
+        reason,
+        int(undoes) if undoes is not None else None,
+    )
