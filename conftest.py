@@ -1,0 +1,31 @@
+"""Fixtures every monolith test may use. Context-specific factories live in each context's tests/."""
+
+import os
+import uuid
+
+import pytest
+
+os.environ.setdefault("PACT_DO_NOT_TRACK", "true")
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(email=f"u{uuid.uuid4().hex[:8]}@example.com", password="s3cret-pass")
+
+
+@pytest.fixture
+def auth_client(api_client, user):
+    from rest_framework.authtoken.models import Token
+
+    token, _ = Token.objects.get_or_create(user=user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return api_client
