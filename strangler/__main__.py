@@ -1,0 +1,5 @@
+import sys
+
+from strangler.cli import main
+
+sys.exit(main())

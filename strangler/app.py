@@ -1,0 +1,91 @@
+"""Composition root: config -> store -> proxy + admin API + watcher, and a graceful stop.
+
+The only place that creates connections and servers; everything else receives them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from strangler.admin import AdminServer
+from strangler.config import ProxyConfig, load_config
+from strangler.store import open_store
+from strangler.watcher import RedisPublisher, Watcher
+
+log = logging.getLogger("strangler.app")
+
+
+class StartupError(Exception):
+    """The proxy cannot start; the message says what to fix."""
+
+
+def admin_token(config: ProxyConfig) -> str:
+    token = os.environ.get(config.admin_token_env, "").strip()
+    if not token:
+        raise StartupError(
+            f"no admin token: set ${config.admin_token_env} (e.g. to the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`); the admin API never runs open"
+        )
+    return token
+
+
+async def serve(config: ProxyConfig, *, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then drain and close."""
+    from strangler.server import ProxyServer  # the data plane; imported here to keep `check` light
+
+    token = admin_token(config)
+    publisher = RedisPublisher(config.redis_url) if config.redis_url else None
+    store = await asyncio.to_thread(open_store, config.store_url, config.table, on_commit=publisher)
+    proxy = ProxyServer(config)
+    watcher = Watcher(store, proxy, redis_url=config.redis_url)
+    admin = AdminServer(
+        store=store,
+        proxy=proxy,
+        token=token,
+        host=config.admin_host,
+        port=config.admin_port,
+        on_change=lambda: watcher.refresh("admin"),
+    )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await watcher.start()  # applies the stored states before the first request is accepted
+        await proxy.start()
+        await admin.start()
+        # One parseable line: tests and scripts use it to find ports chosen by the OS (port 0).
+        print(
+            f"strangler ready proxy={config.listen_host}:{proxy.port} admin={config.admin_host}:{admin.port} "
+            f"store_version={watcher.version} pid={os.getpid()}",
+            flush=True,
+        )
+        await stop.wait()
+        log.info("stopping: closing the admin API, then draining the proxy")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await admin.close()
+        await watcher.close()
+        await proxy.close()  # stops accepting, lets in-flight requests finish
+        store.close()
+        if publisher is not None:
+            publisher.close()
+
+
+def run(config_path: str | os.PathLike[str]) -> None:
+    logging.basicConfig(
+        level=os.environ.get("STRANGLER_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    config = load_config(Path(config_path))
+    admin_token(config)  # fail before binding anything
+    import uvloop  # a hard dependency of the proxy: the data plane is tuned for it
+
+    uvloop.run(serve(config))

@@ -1,0 +1,252 @@
+"""`strangler` command: inspect and flip routes, read the audit trail, roll back, serve.
+
+set/rollback/history talk to the store directly, so an operator can roll back with every proxy
+down; running replicas pick the change up through the watcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import http.client
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from strangler.config import ConfigError, ProxyConfig, load_config
+from strangler.store import AuditEntry, Store, StoreError, open_store, parse_state
+from strangler.types import Mode, RouteState
+
+DEFAULT_CONFIG = "strangler/examples/routes.toml"
+EXIT_INVALID = 1  # `check`: the file is invalid
+EXIT_ERROR = 2  # anything else went wrong
+
+
+class CliError(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, ConfigError, StoreError) as exc:
+        print(f"strangler: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="route table file (default: $STRANGLER_CONFIG or strangler/examples/routes.toml)",
+    )
+    parser = argparse.ArgumentParser(prog="strangler", description=__doc__, parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("routes", parents=[common], help="route table with live modes and breaker states")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_routes)
+
+    p = sub.add_parser("set", parents=[common], help="flip a route's mode/weight")
+    p.add_argument("route")
+    p.add_argument("--mode", required=True, choices=[m.value for m in Mode])
+    p.add_argument("--weight", type=int, help="percent of cohorts to the service (required for canary)")
+    p.add_argument("--reason", required=True, help="why; recorded in the audit trail")
+    p.add_argument("--actor", default=_default_actor(), help="who (default: $USER)")
+    p.set_defaults(func=cmd_set)
+
+    p = sub.add_parser("history", parents=[common], help="audit trail, newest first")
+    p.add_argument("route", nargs="?")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("rollback", parents=[common], help="undo the route's latest change")
+    p.add_argument("route")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--actor", default=_default_actor())
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("serve", parents=[common], help="run the proxy, admin API and watcher")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("check", help="validate a route table file")
+    p.add_argument("path", metavar="CONFIG")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def _default_actor() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "config", None) or os.environ.get("STRANGLER_CONFIG") or DEFAULT_CONFIG)
+
+
+def _config(args: argparse.Namespace) -> ProxyConfig:
+    return load_config(_config_path(args))
+
+
+def _store(config: ProxyConfig) -> Store:
+    publisher = None
+    if config.redis_url:
+        from strangler.watcher import RedisPublisher
+
+        publisher = RedisPublisher(config.redis_url)
+    try:
+        return open_store(config.store_url, config.table, on_commit=publisher)
+    except StoreError:
+        raise
+    except Exception as exc:  # sqlite3 / psycopg errors: say which store
+        raise CliError(f"cannot open store {config.store_url}: {exc}") from exc
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.path)
+    except ConfigError as exc:
+        print(f"{args.path}: invalid: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    routes = config.table.routes
+    print(
+        f"{args.path}: ok: {len(routes)} routes ({', '.join(r.name for r in routes)}), "
+        f"{len(config.table.targets)} targets, proxy {config.listen_host}:{config.listen_port}, "
+        f"admin {config.admin_host}:{config.admin_port}, store {config.store_url}"
+    )
+    return 0
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _store(config) as store:
+        version, states = store.snapshot()
+    breakers = _live_breakers(config)
+    rows = []
+    for route in config.table.routes:
+        state = states.get(route.name, route.state)
+        breaker = "-" if route.service is None else breakers.get(route.name, "unknown")
+        rows.append({
+            "route": route.name,
+            "prefix": route.prefix,
+            "service": route.service or "-",
+            "mode": state.mode.value,
+            "weight": state.weight,
+            "breaker": breaker,
+        })
+    if args.json:
+        print(json.dumps({"version": version, "routes": rows}, indent=1))
+    else:
+        _table(rows, ["route", "prefix", "service", "mode", "weight", "breaker"])
+        print(f"store version {version}")
+    return 0
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    config = _config(args)
+    state = parse_state(args.mode, args.weight)
+    with _store(config) as store:
+        entry = store.set_state(args.route, state, actor=args.actor, reason=args.reason)
+    print(_describe(entry))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _store(config) as store:
+        entry = store.rollback(args.route, actor=args.actor, reason=args.reason)
+    print(_describe(entry))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _store(config) as store:
+        entries = store.history(args.route, args.limit)
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=1))
+        return 0
+    rows = [
+        {
+            "id": e.id,
+            "at": _when(e.at),
+            "actor": e.actor,
+            "route": e.route,
+            "change": f"{_state(e.from_state)} -> {_state(e.to_state)}",
+            "reason": e.reason + (f" (rollback of #{e.undoes})" if e.undoes else ""),
+        }
+        for e in entries
+    ]
+    _table(rows, ["id", "at", "actor", "route", "change", "reason"])
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from strangler.app import StartupError, run
+
+    try:
+        run(_config_path(args))
+    except StartupError as exc:
+        raise CliError(str(exc)) from exc
+    return 0
+
+
+# -- output --------------------------------------------------------------------------------
+def _live_breakers(config: ProxyConfig) -> dict[str, str]:
+    """Breaker state per route from a running proxy's admin API; {} when none answers."""
+    token = os.environ.get(config.admin_token_env, "")
+    if not token:
+        return {}
+    host = "127.0.0.1" if config.admin_host in ("0.0.0.0", "") else config.admin_host
+    conn = http.client.HTTPConnection(host, config.admin_port, timeout=1.0)
+    try:
+        conn.request("GET", "/routes", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        if response.status != 200:
+            return {}
+        payload: Any = json.loads(response.read())
+        return {r["name"]: r["breaker"] or "unknown" for r in payload["routes"]}
+    except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException):
+        return {}
+    finally:
+        conn.close()
+
+
+def _describe(entry: AuditEntry) -> str:
+    return (
+        f"{entry.route}: {_state(entry.from_state)} -> {_state(entry.to_state)} "
+        f"by {entry.actor} at {_when(entry.at)} (audit #{entry.id}): {entry.reason}"
+    )
+
+
+def _state(state: RouteState | None) -> str:
+    if state is None:
+        return "(new)"
+    return f"canary {state.weight}%" if state.mode is Mode.CANARY else state.mode.value
+
+
+def _when(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

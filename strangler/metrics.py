@@ -1,0 +1,83 @@
+"""In-process counters with a Prometheus text renderer.
+
+Hot-path updates are plain dict increments keyed by tuples; all formatting happens in render(),
+which the admin server calls when scraped.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+
+from strangler.types import BreakerState
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_STATUS_CLASS = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+_BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+class Metrics:
+    __slots__ = (
+        "requests", "latency", "latency_sum", "retries", "fallbacks", "shadow", "refused",
+        "connections", "breaker_source",
+    )
+
+    def __init__(self) -> None:
+        self.requests: defaultdict[tuple[str, str, str], int] = defaultdict(int)  # route, target, class
+        self.latency: dict[str, list[int]] = {}  # route -> counts per bucket (+Inf last)
+        self.latency_sum: defaultdict[str, float] = defaultdict(float)
+        self.retries: defaultdict[tuple[str, str], int] = defaultdict(int)  # route, target
+        self.fallbacks: defaultdict[str, int] = defaultdict(int)  # route
+        self.shadow: defaultdict[tuple[str, str], int] = defaultdict(int)  # route, compared|diffs|noise|dropped
+        self.refused: defaultdict[int, int] = defaultdict(int)  # status of protocol-level refusals
+        self.connections = 0  # open client connections (gauge)
+        # Set by the proxy so render() can read live breaker states without the proxy pushing them.
+        self.breaker_source: Callable[[], Mapping[str, BreakerState]] | None = None
+
+    def observe(self, route: str, target: str, status: int, seconds: float) -> None:
+        self.requests[(route, target, _STATUS_CLASS[status // 100] if 100 <= status < 600 else "5xx")] += 1
+        counts = self.latency.get(route)
+        if counts is None:
+            counts = self.latency[route] = [0] * (len(LATENCY_BUCKETS) + 1)
+        counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum[route] += seconds
+
+    def render(self) -> str:
+        out: list[str] = []
+        _family(out, "strangler_requests_total", "counter", "Proxied requests by route, target and status class")
+        for (route, target, cls), n in sorted(self.requests.items()):
+            out.append(f'strangler_requests_total{{route="{route}",target="{target}",status="{cls}"}} {n}')
+        _family(out, "strangler_request_duration_seconds", "histogram", "Time to the last response byte")
+        for route, counts in sorted(self.latency.items()):
+            total = 0
+            for bound, n in zip((*LATENCY_BUCKETS, None), counts, strict=True):
+                total += n
+                le = "+Inf" if bound is None else repr(bound)
+                out.append(f'strangler_request_duration_seconds_bucket{{route="{route}",le="{le}"}} {total}')
+            out.append(f'strangler_request_duration_seconds_sum{{route="{route}"}} {self.latency_sum[route]:.6f}')
+            out.append(f'strangler_request_duration_seconds_count{{route="{route}"}} {total}')
+        _family(out, "strangler_retries_total", "counter", "Upstream retries")
+        for (route, target), n in sorted(self.retries.items()):
+            out.append(f'strangler_retries_total{{route="{route}",target="{target}"}} {n}')
+        _family(out, "strangler_fallbacks_total", "counter", "Requests served by the monolith after the service failed")
+        for route, n in sorted(self.fallbacks.items()):
+            out.append(f'strangler_fallbacks_total{{route="{route}"}} {n}')
+        _family(out, "strangler_breaker_state", "gauge", "Circuit breaker: 0 closed, 1 half-open, 2 open")
+        if self.breaker_source is not None:
+            for target, state in sorted(self.breaker_source().items()):
+                out.append(f'strangler_breaker_state{{target="{target}"}} {_BREAKER_GAUGE[state]}')
+        _family(out, "strangler_shadow_total", "counter", "Shadow comparisons by outcome")
+        for (route, kind), n in sorted(self.shadow.items()):
+            out.append(f'strangler_shadow_total{{route="{route}",outcome="{kind}"}} {n}')
+        _family(out, "strangler_refused_total", "counter", "Requests refused at the protocol level")
+        for status, n in sorted(self.refused.items()):
+            out.append(f'strangler_refused_total{{status="{status}"}} {n}')
+        _family(out, "strangler_client_connections", "gauge", "Open client connections")
+        out.append(f"strangler_client_connections {self.connections}")
+        return "\n".join(out) + "\n"
+
+
+def _family(out: list[str], name: str, kind: str, help_text: str) -> None:
+    out.append(f"# HELP {name} {help_text}")
+    out.append(f"# TYPE {name} {kind}")
