@@ -176,7 +176,10 @@ class AdminServer:
 
     async def _changed(self) -> None:
         if self.on_change is not None:
-            await self.on_change()
+            try:
+                await self.on_change()
+            except Exception:  # the change is committed; the watcher retries applying it
+                log.exception("could not apply the committed change at once")
 
     async def _routes(self) -> list[dict[str, Any]]:
         version, states = await asyncio.to_thread(self.store.snapshot)

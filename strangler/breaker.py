@@ -50,6 +50,11 @@ class CircuitBreaker:
             return 0.0
         return max(0.0, self.policy.reset_timeout - (self._clock() - self._opened_at))
 
+    def on_cancel(self) -> None:
+        """A request let through ended without a verdict (the client left): free its probe slot."""
+        if self._state is BreakerState.HALF_OPEN and self._probes > 0:
+            self._probes -= 1
+
     def on_success(self) -> None:
         self._failures = 0
         if self._state is not BreakerState.CLOSED:

@@ -39,6 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # database or network failure: a message, not a traceback
+        if os.environ.get("STRANGLER_DEBUG"):
+            raise
+        print(f"strangler: error: {type(exc).__name__}: {exc} (STRANGLER_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _parser() -> argparse.ArgumentParser:

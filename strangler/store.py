@@ -8,15 +8,13 @@ move also see the state and who changed it.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from strangler.store_backends import backend_for
 from strangler.types import Mode, Route, RouteState, RouteTable
 
 # A pre-flip check (e.g. "contract tests pass for this service"): raise FlipRefused to refuse.
@@ -25,33 +23,6 @@ Guard = Callable[[Route, RouteState, RouteState], None]
 OnCommit = Callable[[int], None]
 
 SEED_ACTOR = "seed"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS strangler_meta (
-    id INTEGER PRIMARY KEY,
-    version BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS route_state (
-    route TEXT PRIMARY KEY,
-    mode TEXT NOT NULL,
-    weight INTEGER NOT NULL,
-    version BIGINT NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id {serial} PRIMARY KEY,
-    at DOUBLE PRECISION NOT NULL,
-    actor TEXT NOT NULL,
-    route TEXT NOT NULL,
-    from_mode TEXT,
-    from_weight INTEGER,
-    to_mode TEXT NOT NULL,
-    to_weight INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    undoes BIGINT
-);
-CREATE INDEX IF NOT EXISTS audit_route_id ON audit (route, id);
-"""
 
 
 class StoreError(Exception):
@@ -109,96 +80,6 @@ def validate_state(route: Route, state: RouteState) -> None:
         raise InvalidState(f"route {route.name!r} has no service; only mode 'monolith' is possible")
 
 
-class _Backend:
-    """The few differences between SQLite and PostgreSQL."""
-
-    placeholder = "?"
-    serial = "INTEGER"
-
-    def connect(self) -> Any:
-        raise NotImplementedError
-
-    @contextmanager
-    def write(self, conn: Any) -> Iterator[Any]:
-        raise NotImplementedError
-
-    @contextmanager
-    def read(self, conn: Any) -> Iterator[Any]:
-        raise NotImplementedError
-
-
-class _Sqlite(_Backend):
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def connect(self) -> sqlite3.Connection:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
-
-    @contextmanager
-    def write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
-        cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks between processes
-        try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
-
-    @contextmanager
-    def read(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
-        cur = conn.cursor()
-        cur.execute("BEGIN")
-        try:
-            yield cur
-        finally:
-            cur.execute("COMMIT")
-
-
-class _Postgres(_Backend):
-    placeholder = "%s"
-    serial = "BIGSERIAL"
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def connect(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
-
-    @contextmanager
-    def write(self, conn: Any) -> Iterator[Any]:
-        with conn.transaction(), conn.cursor() as cur:
-            # The meta row lock serialises writers across processes, like BEGIN IMMEDIATE.
-            cur.execute("SELECT version FROM strangler_meta WHERE id = 1 FOR UPDATE")
-            yield cur
-
-    @contextmanager
-    def read(self, conn: Any) -> Iterator[Any]:
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield cur
-
-
-def _backend_for(url: str) -> _Backend:
-    if url.startswith(("postgresql://", "postgres://")):
-        return _Postgres(url)
-    if url.startswith("sqlite://"):
-        rest = url[len("sqlite://") :]
-        if rest in ("", "/", "/:memory:"):
-            return _Sqlite(":memory:")
-        # sqlite:///relative/path (relative to the working directory), sqlite:////absolute/path
-        return _Sqlite(rest[1:] if rest.startswith("/") else rest)
-    raise StoreError(f"unsupported store url {url!r}: expected sqlite:///path or postgresql://...")
-
-
 class Store:
     """Route states of one route table. Thread-safe; every call is one short transaction."""
 
@@ -215,7 +96,10 @@ class Store:
         self.guard = guard
         self.on_commit = on_commit
         self._routes = {r.name: r for r in table.routes}
-        self._backend = _backend_for(url)
+        try:
+            self._backend = backend_for(url)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
         self._lock = threading.Lock()
         self._conn: Any = None
 
@@ -224,7 +108,7 @@ class Store:
         """Connect, create the tables and seed routes the store does not know yet."""
         with self._lock:
             self._conn = self._backend.connect()
-            self._create_schema()
+            self._backend.create_schema(self._conn)
             self._seed()
         return self
 
@@ -240,35 +124,23 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", self._backend.placeholder)
+    def _connection(self) -> Any:
+        """The open connection; a PostgreSQL connection broken by a server restart is replaced
+        (the failed call raised; the next one works again)."""
+        if self._conn is None:
+            raise StoreError("the store is closed")
+        if self._backend.broken(self._conn):
+            self._conn.close()
+            self._conn = self._backend.connect()
+        return self._conn
 
-    def _create_schema(self) -> None:
-        schema = _SCHEMA.format(serial=self._backend.serial)
-        statements = [s.strip() for s in schema.split(";") if s.strip()]
-        if isinstance(self._backend, _Postgres):
-            with self._conn.transaction(), self._conn.cursor() as cur:
-                # Several replicas may start together: serialise DDL with an advisory lock.
-                cur.execute("SELECT pg_advisory_xact_lock(7345001)")
-                for stmt in statements:
-                    cur.execute(stmt)
-                cur.execute("INSERT INTO strangler_meta (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING")
-        else:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in statements:
-                    cur.execute(stmt)
-                cur.execute("INSERT INTO strangler_meta (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+    def _sql(self, sql: str) -> str:
+        return self._backend.sql(sql)
 
     def _seed(self) -> None:
         """The file's mode/weight is the initial state of a route; afterwards the store wins."""
         now = time.time()
-        with self._backend.write(self._conn) as cur:
+        with self._backend.write(self._connection()) as cur:
             cur.execute(self._sql("SELECT route FROM route_state"))
             known = {row[0] for row in cur.fetchall()}
             missing = [r for r in self.table.routes if r.name not in known]
@@ -286,7 +158,7 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------
     def version(self) -> int:
-        with self._lock, self._backend.read(self._conn) as cur:
+        with self._lock, self._backend.read(self._connection()) as cur:
             cur.execute("SELECT version FROM strangler_meta WHERE id = 1")
             return int(cur.fetchone()[0])
 
@@ -295,7 +167,7 @@ class Store:
 
     def snapshot(self) -> tuple[int, dict[str, RouteState]]:
         """Version and states read in one transaction, so they belong together."""
-        with self._lock, self._backend.read(self._conn) as cur:
+        with self._lock, self._backend.read(self._connection()) as cur:
             cur.execute("SELECT version FROM strangler_meta WHERE id = 1")
             version = int(cur.fetchone()[0])
             cur.execute("SELECT route, mode, weight FROM route_state")
@@ -311,7 +183,7 @@ class Store:
         if route is not None:
             self._route(route)
         cols = "id, at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes"
-        with self._lock, self._backend.read(self._conn) as cur:
+        with self._lock, self._backend.read(self._connection()) as cur:
             if route is None:
                 cur.execute(self._sql(f"SELECT {cols} FROM audit ORDER BY id DESC LIMIT ?"), (int(limit),))
             else:
@@ -349,7 +221,7 @@ class Store:
         return self._write(target, undo.from_state, actor, reason, guard or self.guard, undoes=undo.id)
 
     def _undo_candidate(self, route: str) -> AuditEntry | None:
-        with self._backend.read(self._conn) as cur:
+        with self._backend.read(self._connection()) as cur:
             cur.execute(
                 self._sql(
                     "SELECT id, at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes "
@@ -376,7 +248,7 @@ class Store:
     ) -> AuditEntry:
         now = time.time()
         with self._lock:
-            with self._backend.write(self._conn) as cur:
+            with self._backend.write(self._connection()) as cur:
                 cur.execute(self._sql("SELECT mode, weight FROM route_state WHERE route = ?"), (route.name,))
                 row = cur.fetchone()
                 current = RouteState(Mode(row[0]), int(row[1])) if row else route.state

@@ -22,16 +22,16 @@ PRODUCTS = [
 
 def seed() -> None:
     from monolith.catalog import interface as catalog
+    from monolith.kernel.money import Money
     from monolith.users import interface as users
 
     if users.user_get_by_email(email=DEMO_EMAIL) is None:
         users.user_register(email=DEMO_EMAIL, password=DEMO_PASSWORD, full_name="Demo Shopper")
         print(f"[seed] user {DEMO_EMAIL}")
-    existing = {p.sku for p in catalog.products_list()}
     for sku, name, price, currency, stock in PRODUCTS:
-        if sku in existing:
+        if catalog.product_get_by_sku(sku=sku) is not None:
             continue
-        product = catalog.product_create(sku=sku, name=name, price_minor=price, currency=currency)
+        product = catalog.product_create(sku=sku, name=name, price=Money(price, currency))
         catalog.stock_set(product_id=product.id, on_hand=stock)
         print(f"[seed] product {sku} x{stock}")
     print("[seed] done")

@@ -40,14 +40,17 @@ def dispatch(envelope: dict[str, Any]) -> int:
     """
     ran = 0
     for consumer, handler in subscribers(envelope["type"]):
-        try:
-            with transaction.atomic():
-                InboxMessage.objects.create(
-                    event_id=envelope["event_id"], consumer=consumer, event_type=envelope["type"]
-                )
-                handler(envelope)
-        except IntegrityError:
-            logger.info("event %s already processed by %s", envelope["event_id"], consumer)
-            continue
+        with transaction.atomic():
+            try:
+                # Only this insert's IntegrityError means "already processed"; one raised by the
+                # handler's own writes must propagate (and be retried), not be taken for a duplicate.
+                with transaction.atomic():
+                    InboxMessage.objects.create(
+                        event_id=envelope["event_id"], consumer=consumer, event_type=envelope["type"]
+                    )
+            except IntegrityError:
+                logger.info("event %s already processed by %s", envelope["event_id"], consumer)
+                continue
+            handler(envelope)
         ran += 1
     return ran

@@ -16,6 +16,9 @@ class OutboxMessage(models.Model):
     class Meta:
         indexes = [models.Index(fields=["published_at", "id"], name="outbox_pending_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
 
 class InboxMessage(models.Model):
     """One row per (event, consumer) processed: a redelivered event finds its row and is skipped."""
@@ -27,6 +30,9 @@ class InboxMessage(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["event_id", "consumer"], name="inbox_once_per_consumer")]
+
+    def __str__(self) -> str:
+        return f"{self.consumer} <- {self.event_type} {self.event_id}"
 
 
 class IdempotencyRecord(models.Model):
@@ -44,3 +50,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_per_scope")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key} ({self.state})"

@@ -1,0 +1,440 @@
+"""Proxy benchmark: direct vs nginx vs strangler, in front of Django and of a fast upstream.
+
+    python bench/proxy.py [--duration 10] [--connections 16] [--threads 2] [--no-pin]
+
+Starts every process itself (gunicorn gthread + a tiny Django app, nginx as the fast upstream
+and as the reference reverse proxy when installed, the strangler with all features on), drives
+them with wrk on loopback, prints progress and a summary, and writes bench/results/proxy.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "proxy.json"
+PYTHON = sys.executable
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PATH = "/api/items/42"
+TARGETS = {
+    "rps_vs_nginx_django": 0.85,
+    "rps_vs_nginx_fast": 0.5,
+    "cpu_us_per_request": 40.0,
+    "added_p50_ms": 0.5,
+    "shadow_p50_cost": 0.10,
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # socket errors + non-2xx/3xx
+    cpu_us_per_request: float | None = None  # of the proxy in front, when there is one
+
+
+# -- processes ---------------------------------------------------------------------------------
+class Processes:
+    """Every process the bench starts, stopped in reverse order on exit."""
+
+    def __init__(self, workdir: Path, pin: dict[str, set[int]] | None) -> None:
+        self.workdir = workdir
+        self.pin = pin
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, args: list[str], role: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        cpus = self.pin.get(role) if self.pin else None
+        out = (self.workdir / f"{name}.log").open("wb")
+        popen = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,  # noqa: PLW1509
+        )
+        out.close()
+        self.started.append(popen)
+        return popen
+
+    def stop(self, popen: subprocess.Popen[bytes]) -> None:
+        if popen.poll() is None:
+            popen.terminate()
+            try:
+                popen.wait(10)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait()
+
+    def stop_all(self) -> None:
+        for popen in reversed(self.started):
+            self.stop(popen)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port: int, path: str, popen: subprocess.Popen[bytes], log_file: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            raise SystemExit(f"process exited early ({popen.returncode}):\n{log_file.read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"port {port} not answering 200 on {path}:\n{log_file.read_text(errors='replace')}")
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and all its children (nginx master + workers, gunicorn arbiter + workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(parents.get(current, []))
+    return out
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total
+
+
+# -- wrk ---------------------------------------------------------------------------------------
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"unparsed wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None, duration: float) -> WrkResult:
+    cmd = ["wrk", "--latency", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration:g}s",
+           "-H", "X-User-Id: 1234", url]
+    if pin:
+        cmd = ["taskset", "-c", ",".join(map(str, sorted(pin["load"]))), *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+        p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+        p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    except (AttributeError, ValueError) as exc:
+        raise SystemExit(f"cannot parse wrk output ({exc}):\n{out}") from exc
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return WrkResult(rps, p50, p99, requests, errors + (int(non2xx.group(1)) if non2xx else 0))
+
+
+def measure(name: str, url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None,
+            proxy_pid: int | None) -> WrkResult:
+    run_wrk(url, args, pin, args.warmup)  # fills keep-alive pools, warms caches
+    pids = descendants(proxy_pid) if proxy_pid else []
+    before = cpu_ticks(pids)
+    result = run_wrk(url, args, pin, args.duration)
+    if proxy_pid:
+        used_us = (cpu_ticks(pids) - before) / CLK_TCK * 1e6
+        result.cpu_us_per_request = round(used_us / max(result.requests, 1), 2)
+    cpu = f", proxy CPU {result.cpu_us_per_request} us/req" if result.cpu_us_per_request is not None else ""
+    log(f"{name:<22} {result.rps:>9.0f} req/s  p50 {result.p50_ms:.3f} ms  p99 {result.p99_ms:.3f} ms  "
+        f"errors {result.errors}{cpu}")
+    return result
+
+
+# -- configs -----------------------------------------------------------------------------------
+def nginx_fast_conf(work: Path, ports: list[int]) -> str:
+    servers = "\n".join(
+        f"  server {{ listen 127.0.0.1:{p}; location / {{ default_type application/json; "
+        f"return 200 '{{\"ok\":true}}'; }} }}"
+        for p in ports
+    )
+    return _nginx_main(work, "fast", f"  access_log off;\n{servers}")
+
+
+def nginx_proxy_conf(work: Path, routes: dict[int, int]) -> str:
+    blocks = []
+    for listen, upstream in routes.items():
+        blocks.append(
+            f"  upstream u{listen} {{ server 127.0.0.1:{upstream}; keepalive 64; keepalive_requests 1000000; }}\n"
+            f"  server {{ listen 127.0.0.1:{listen}; location / {{ proxy_pass http://u{listen}; "
+            'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; } }'
+        )
+    access = f"  access_log {work}/nginx-proxy-access.log combined buffer=64k flush=1s;"
+    return _nginx_main(work, "proxy", access + "\n" + "\n".join(blocks))
+
+
+def _nginx_main(work: Path, name: str, http: str) -> str:
+    temp = work / f"nginx-{name}-tmp"
+    temp.mkdir(exist_ok=True)
+    return f"""worker_processes 1;
+pid {work}/nginx-{name}.pid;
+error_log {work}/nginx-{name}-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  client_body_temp_path {temp}/body; proxy_temp_path {temp}/proxy; fastcgi_temp_path {temp}/fcgi;
+  uwsgi_temp_path {temp}/uwsgi; scgi_temp_path {temp}/scgi;
+  keepalive_requests 1000000; keepalive_timeout 75s;
+{http}
+}}
+"""
+
+
+def strangler_conf(work: Path, name: str, upstream: int, shadow_upstream: int | None) -> Path:
+    """All features on: canary route (or shadow), access log, metrics, breaker, retries."""
+    listen, admin = free_port(), free_port()
+    mode = 'mode = "shadow"' if shadow_upstream else 'mode = "canary"\nweight = 50'
+    path = work / f"strangler-{name}.toml"
+    path.write_text(f"""
+[proxy]
+listen = "127.0.0.1:{listen}"
+access_log = true
+
+[admin]
+listen = "127.0.0.1:{admin}"
+
+[store]
+url = "sqlite:///{work}/strangler-{name}.db"
+
+[targets.monolith]
+url = "http://127.0.0.1:{upstream}"
+
+[targets.items]
+url = "http://127.0.0.1:{shadow_upstream or upstream}"
+
+[[routes]]
+name = "items"
+prefix = "/api/items"
+service = "items"
+{mode}
+cohort = "header:x-user-id"
+
+[[routes]]
+name = "orders"
+prefix = "/api/orders"
+service = "items"
+mode = "service"
+
+[[routes]]
+name = "users"
+prefix = "/api/users"
+service = "items"
+mode = "shadow"
+""")
+    return path
+
+
+@contextmanager
+def strangler(procs: Processes, work: Path, name: str, upstream: int, shadow: int | None = None,
+              ) -> Iterator[tuple[int, int]]:
+    config = strangler_conf(work, name, upstream, shadow)
+    port = int(re.search(r'listen = "127.0.0.1:(\d+)"', config.read_text()).group(1))  # type: ignore[union-attr]
+    popen = procs.start(f"strangler-{name}", [PYTHON, "-m", "strangler", "--config", str(config), "serve"], "proxy",
+                        env={"STRANGLER_ADMIN_TOKEN": secrets.token_urlsafe(16)})
+    wait_http(port, PATH, popen, work / f"strangler-{name}.log")
+    try:
+        yield port, popen.pid
+    finally:
+        procs.stop(popen)
+
+
+# -- main --------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured wrk run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the proxy and the load apart")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: run bash bench/setup.sh (apt-get install wrk nginx)")
+
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = None if args.no_pin or len(cpus) < 2 else {"proxy": {cpus[0]}, "load": set(cpus[1:])}
+    # The upstreams share the load's CPUs: what is compared is the proxy's core, alone.
+    if pin:
+        pin["upstream"] = pin["load"]
+    log(f"{len(cpus)} CPUs; pinning: "
+        + (f"proxy on {sorted(pin['proxy'])}, wrk + upstreams on {sorted(pin['load'])}" if pin else "none"))
+    if not NGINX:
+        log("nginx not installed: fast upstream is bench/upstreams.py and there is no nginx reference")
+
+    results: dict[str, WrkResult] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="strangler-bench-") as tmp:
+        work = Path(tmp)
+        procs = Processes(work, pin)
+        try:
+            run_all(procs, work, args, pin, results)
+        finally:
+            procs.stop_all()
+    elapsed = time.monotonic() - started
+
+    summary = summarise(results)
+    payload = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": len(cpus), "python": platform.python_version(), "platform": platform.platform()},
+        "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
+                     "threads": args.threads, "path": PATH, "nginx": bool(NGINX),
+                     "pinning": {k: sorted(v) for k, v in pin.items()} if pin else None,
+                     "django_upstream": "gunicorn gthread, 2 workers x 4 threads, keep-alive 75 s",
+                     "nginx_reference": "worker_processes 1, upstream keepalive 64, buffered access log",
+                     "strangler": "1 process, uvloop, canary route 50%, access log on, metrics on"},
+        "runs": {name: asdict(r) for name, r in results.items()},
+        "summary": summary,
+        "targets": TARGETS,
+        "elapsed_s": round(elapsed, 1),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(payload, indent=2) + "\n")
+    print_summary(summary)
+    log(f"done in {elapsed:.0f} s; figures in {args.output}")
+    return 0
+
+
+def run_all(procs: Processes, work: Path, args: argparse.Namespace, pin: dict[str, set[int]] | None,
+            results: dict[str, WrkResult]) -> None:
+    def run(name: str, port: int, pid: int | None) -> None:
+        results[name] = measure(name, f"http://127.0.0.1:{port}{PATH}", args, pin, pid)
+
+    django = free_port()
+    log(f"starting Django (gunicorn gthread) on {django}")
+    gunicorn = procs.start("gunicorn", [PYTHON, "-m", "gunicorn", "-k", "gthread", "--workers", "2", "--threads", "4",
+                                        "--keep-alive", "75", "--bind", f"127.0.0.1:{django}", "--log-level",
+                                        "warning", "bench.django_upstream:application"], "upstream")
+    wait_http(django, PATH, gunicorn, work / "gunicorn.log")
+
+    fast, fast_shadow = free_port(), free_port()
+    if NGINX:
+        conf = work / "nginx-fast.conf"
+        conf.write_text(nginx_fast_conf(work, [fast, fast_shadow]))
+        popen = procs.start("nginx-fast", [NGINX, "-c", str(conf), "-p", str(work), "-g", "daemon off;"], "upstream")
+        log(f"starting the fast upstream (nginx return 200) on {fast}, {fast_shadow}")
+    else:
+        popen = procs.start("fast", [PYTHON, "bench/upstreams.py", str(fast)], "upstream")
+        procs.start("fast-shadow", [PYTHON, "bench/upstreams.py", str(fast_shadow)], "upstream")
+        log(f"starting the fast upstream (bench/upstreams.py) on {fast}, {fast_shadow}")
+    wait_http(fast, PATH, popen, work / "nginx-fast.log")
+    wait_http(fast_shadow, PATH, popen, work / "nginx-fast.log")
+
+    run("direct-django", django, None)
+    run("direct-fast", fast, None)
+
+    if NGINX:
+        ng_django, ng_fast = free_port(), free_port()
+        conf = work / "nginx-proxy.conf"
+        conf.write_text(nginx_proxy_conf(work, {ng_django: django, ng_fast: fast}))
+        ng = procs.start("nginx-proxy", [NGINX, "-c", str(conf), "-p", str(work), "-g", "daemon off;"], "proxy")
+        wait_http(ng_django, PATH, ng, work / "nginx-proxy.log")
+        wait_http(ng_fast, PATH, ng, work / "nginx-proxy.log")
+        run("nginx-django", ng_django, ng.pid)
+        run("nginx-fast", ng_fast, ng.pid)
+        procs.stop(ng)
+
+    log("starting the strangler in front of Django (canary route, access log, metrics)")
+    with strangler(procs, work, "django", django) as (port, pid):
+        run("strangler-django", port, pid)
+    log("starting the strangler in front of the fast upstream")
+    with strangler(procs, work, "fast", fast) as (port, pid):
+        run("strangler-fast", port, pid)
+    log("starting the strangler with the route in shadow mode (mirror to a second fast upstream)")
+    with strangler(procs, work, "shadow", fast, shadow=fast_shadow) as (port, pid):
+        run("strangler-fast-shadow", port, pid)
+
+
+def summarise(results: dict[str, WrkResult]) -> dict[str, float | bool | None]:
+    def ratio(a: str, b: str, field: Callable[[WrkResult], float]) -> float | None:
+        if a in results and b in results and field(results[b]):
+            return round(field(results[a]) / field(results[b]), 3)
+        return None
+
+    s: dict[str, float | bool | None] = {
+        "rps_vs_nginx_django": ratio("strangler-django", "nginx-django", lambda r: r.rps),
+        "rps_vs_nginx_fast": ratio("strangler-fast", "nginx-fast", lambda r: r.rps),
+        "cpu_us_per_request": results["strangler-fast"].cpu_us_per_request if "strangler-fast" in results else None,
+        "cpu_us_per_request_django": results["strangler-django"].cpu_us_per_request
+        if "strangler-django" in results else None,
+        "nginx_cpu_us_per_request": results["nginx-fast"].cpu_us_per_request if "nginx-fast" in results else None,
+        "added_p50_ms": round(results["strangler-fast"].p50_ms - results["direct-fast"].p50_ms, 3)
+        if {"strangler-fast", "direct-fast"} <= results.keys() else None,
+        "added_p50_ms_django": round(results["strangler-django"].p50_ms - results["direct-django"].p50_ms, 3)
+        if {"strangler-django", "direct-django"} <= results.keys() else None,
+        "shadow_p50_cost": round(ratio("strangler-fast-shadow", "strangler-fast", lambda r: r.p50_ms) - 1, 3)
+        if ratio("strangler-fast-shadow", "strangler-fast", lambda r: r.p50_ms) is not None else None,
+        "errors": sum(r.errors for r in results.values()),
+    }
+    for key, target in TARGETS.items():
+        value = s.get(key)
+        if isinstance(value, float | int):
+            higher_is_better = key.startswith("rps_")
+            s[f"{key}_ok"] = value >= target if higher_is_better else value <= target
+    return s
+
+
+def print_summary(summary: dict[str, float | bool | None]) -> None:
+    print("\nsummary (targets in brackets)")
+    labels = {
+        "rps_vs_nginx_django": ">= 0.85x nginx req/s in front of Django",
+        "rps_vs_nginx_fast": ">= 0.5x nginx req/s against the fast upstream",
+        "cpu_us_per_request": "<= 40 us strangler CPU per request (fast upstream)",
+        "added_p50_ms": "<= 0.5 ms added p50 at 16 connections (fast upstream)",
+        "shadow_p50_cost": "<= 10% shadow cost on the primary's p50",
+    }
+    for key, label in labels.items():
+        value = summary.get(key)
+        verdict = {True: "ok", False: "MISSED", None: "n/a"}[summary.get(f"{key}_ok")]  # type: ignore[index]
+        print(f"  {key:<22} {value!s:>8}  [{label}]  {verdict}")
+    for key in ("added_p50_ms_django", "cpu_us_per_request_django", "nginx_cpu_us_per_request", "errors"):
+        print(f"  {key:<22} {summary.get(key)!s:>8}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

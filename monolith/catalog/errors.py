@@ -1,0 +1,25 @@
+"""Refusals of the catalog that callers branch on; re-exported by interface.py."""
+
+from __future__ import annotations
+
+import uuid
+
+from monolith.kernel.errors import Conflict, NotFound
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+
+
+class InsufficientStock(Conflict):
+    code = "insufficient_stock"
+
+    def __init__(self, *, product_id: uuid.UUID, sku: str, requested: int, available: int) -> None:
+        super().__init__(
+            f"not enough stock for {sku}: {requested} requested, {available} available",
+            fields={"lines": [f"insufficient stock for product {product_id} ({sku})"]},
+        )
+        self.product_id = product_id
+        self.sku = sku
+        self.requested = requested
+        self.available = available

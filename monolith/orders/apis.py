@@ -1,0 +1,160 @@
+"""HTTP endpoints of orders: thin views over services and selectors.
+
+Status codes: POST /orders/ 201; checkout 200 with the confirmed order (also when it was
+already confirmed), 402 when the charge was refused (stock released, order failed; code is
+the processor's reason: card_declined, insufficient_funds, processor_timeout, ...), 409 for
+a failed or cancelled order, insufficient stock, or a checkout still in flight.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monolith.kernel.errors import DomainError, error_body
+from monolith.kernel.idempotency import HEADER, idempotent
+from monolith.orders.fields import CurrencyField, StrictCharField, StrictIntegerField, StrictUUIDField
+from monolith.orders.models import Order
+from monolith.orders.selectors import order_get, order_list
+from monolith.orders.services import (
+    CARD_TOKEN_MAX,
+    CheckoutInProgress,
+    MAX_LINES,
+    MAX_QUANTITY,
+    OrderLineInput,
+    order_checkout,
+    order_create,
+)
+
+IDEMPOTENCY_HEADER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=True,
+                                      description="Replays return the first response; reuse with another body is 422.")
+
+
+def _domain_errors_as_responses(handler: Callable[[], Response]) -> Response:
+    """Render refusals inside the idempotent handler, so 402/409 outcomes are stored for replays.
+
+    A transient refusal propagates instead: the key is then forgotten and a retry runs again.
+    """
+    try:
+        return handler()
+    except CheckoutInProgress:
+        raise
+    except DomainError as exc:
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+
+
+class OrderLineOutputSerializer(serializers.Serializer):
+    product_id = serializers.UUIDField()
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price_minor = serializers.IntegerField()
+    line_total_minor = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "OrderLine"
+
+
+class OrderOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Order.STATUSES)
+    total_minor = serializers.IntegerField()
+    currency = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    lines = OrderLineOutputSerializer(many=True, source="lines.all")
+    payment_id = serializers.SerializerMethodField()
+    failure_reason = serializers.SerializerMethodField()
+
+    class Meta:
+        ref_name = "Order"
+
+    def get_payment_id(self, order: Order) -> uuid.UUID | None:
+        saga = getattr(order, "saga", None)
+        return saga.payment_id if saga else None
+
+    def get_failure_reason(self, order: Order) -> str:
+        saga = getattr(order, "saga", None)
+        return saga.failure_reason if saga else ""
+
+
+class OrderListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class LineSerializer(serializers.Serializer):
+            product_id = StrictUUIDField()
+            quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+            class Meta:
+                ref_name = "OrderLineInput"
+
+        lines = LineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+        currency = CurrencyField(required=False)
+
+        class Meta:
+            ref_name = "OrderCreateInput"
+
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(responses={200: OrderOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(order_list(user_id=request.user.pk), many=True).data)
+
+    @extend_schema(
+        request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
+        responses={201: OrderOutputSerializer,
+                   400: OpenApiResponse(description="invalid input, unknown_product, currency_mismatch"),
+                   422: OpenApiResponse(description="idempotency key reused with another body")},
+    )
+    def post(self, request: Request) -> Response:
+        return idempotent(request, scope=f"orders.create:{request.user.pk}",
+                          handler=lambda: _domain_errors_as_responses(lambda: self._create(request)))
+
+    def _create(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = order_create(
+            user_id=request.user.pk,
+            lines=[OrderLineInput(**line) for line in data.validated_data["lines"]],
+            currency=data.validated_data.get("currency"),
+        )
+        return Response(self.OutputSerializer(order_get(order_id=order.id)).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(responses={200: OrderOutputSerializer, 404: OpenApiResponse(description="not yours or missing")})
+    def get(self, request: Request, order_id: uuid.UUID) -> Response:
+        return Response(self.OutputSerializer(order_get(order_id=order_id, user_id=request.user.pk)).data)
+
+
+class OrderCheckoutApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        card_token = StrictCharField(max_length=CARD_TOKEN_MAX)
+
+        class Meta:
+            ref_name = "OrderCheckoutInput"
+
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(
+        request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
+        responses={200: OrderOutputSerializer,
+                   402: OpenApiResponse(description="charge refused; stock released, order failed"),
+                   404: OpenApiResponse(description="not yours or missing"),
+                   409: OpenApiResponse(description="order failed/cancelled, insufficient_stock, checkout_in_progress"),
+                   422: OpenApiResponse(description="idempotency key reused with another body")},
+    )
+    def post(self, request: Request, order_id: uuid.UUID) -> Response:
+        return idempotent(request, scope=f"orders.checkout:{request.user.pk}",
+                          handler=lambda: _domain_errors_as_responses(lambda: self._checkout(request, order_id)))
+
+    def _checkout(self, request: Request, order_id: uuid.UUID) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = order_checkout(order_id=order_id, user_id=request.user.pk, card_token=data.validated_data["card_token"])
+        return Response(self.OutputSerializer(order_get(order_id=order.id)).data)

@@ -1,0 +1,62 @@
+import uuid
+
+import pytest
+
+from monolith.catalog import interface as catalog
+from monolith.kernel.errors import ValidationFailed
+from monolith.kernel.models import OutboxMessage
+from monolith.kernel.money import Money
+from monolith.orders.models import Order, OrderLine
+from monolith.orders.services import OrderLineInput, order_create
+
+
+def _line(product, quantity=1):
+    return OrderLineInput(product_id=product.id, quantity=quantity)
+
+
+def test_prices_come_from_the_catalog(products):
+    user_id = uuid.uuid4()
+    order = order_create(user_id=user_id, lines=[_line(products["mug"], 2), _line(products["tee"])])
+    assert (order.status, order.total_minor, order.currency) == ("pending", 4500, "EUR")
+    assert sorted((x.sku, x.quantity, x.unit_price_minor) for x in order.lines.all()) == [
+        ("mug", 2, 1250), ("tee", 1, 2000)]
+    [event] = OutboxMessage.objects.filter(event_type="orders.OrderPlaced")
+    assert event.envelope["payload"] == {"order_id": str(order.id), "user_id": str(user_id),
+                                         "total_minor": 4500, "currency": "EUR"}
+
+
+def _refused(lines, currency=None) -> ValidationFailed:
+    with pytest.raises(ValidationFailed) as exc:
+        order_create(user_id=uuid.uuid4(), lines=lines, currency=currency)
+    assert Order.objects.count() == 0
+    assert OrderLine.objects.count() == 0
+    assert OutboxMessage.objects.count() == 0
+    return exc.value
+
+
+def test_unknown_product_writes_nothing(products):
+    missing = uuid.uuid4()
+    error = _refused([_line(products["mug"]), OrderLineInput(product_id=missing, quantity=1)])
+    assert error.code == "unknown_product"
+    assert str(missing) in error.message
+
+
+def test_inactive_product_is_unknown(products):
+    old = catalog.product_create(sku="old", name="Old", price=Money(5, "EUR"), active=False)
+    assert _refused([_line(old)]).code == "unknown_product"
+
+
+def test_products_must_share_the_currency(products):
+    usd = catalog.product_create(sku="cap", name="Cap", price=Money(900, "USD"))
+    assert _refused([_line(products["mug"]), _line(usd)]).code == "currency_mismatch"
+    assert _refused([_line(products["mug"])], currency="USD").code == "currency_mismatch"
+
+
+@pytest.mark.parametrize("quantity", [0, -1, 1001, True])
+def test_quantity_bounds(products, quantity):
+    _refused([OrderLineInput(product_id=products["mug"].id, quantity=quantity)])
+
+
+def test_duplicate_lines_and_empty_orders_are_refused(products):
+    assert _refused([_line(products["mug"]), _line(products["mug"])]).code == "duplicate_product"
+    _refused([])

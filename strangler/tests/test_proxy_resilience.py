@@ -1,0 +1,108 @@
+"""Retries, fallback, circuit breaking and upstream failures, against real processes."""
+
+from __future__ import annotations
+
+import time
+
+from strangler.tests.conftest import base_config, free_port, hits, reset_hits
+from strangler.types import BreakerState
+
+
+def test_get_falls_back_to_monolith_when_service_is_down(make_proxy):
+    proxy = make_proxy(service=free_port(), mode="service")
+    status, body = proxy.json("GET", "/api/v1/payments/1")
+    assert (status, body["upstream"]) == (200, "monolith")
+    assert proxy.server.metrics.fallbacks["payments"] == 1
+
+
+def test_post_gets_503_with_retry_after_when_service_is_down(make_proxy):
+    proxy = make_proxy(service=free_port(), mode="service")
+    status, headers, data = proxy.request("POST", "/api/v1/payments", body=b'{"amount": 1}')
+    assert status == 503
+    assert int(headers["retry-after"]) >= 1
+    assert headers["content-type"] == "application/json"
+    import json
+
+    assert json.loads(data)["error"]["code"] == "service_unavailable"
+
+
+def test_no_fallback_gives_502_and_monolith_down_gives_502(make_proxy, upstreams):
+    proxy = make_proxy(service=free_port(), mode="service", fallback=False)
+    status, _, data = proxy.request("GET", "/api/v1/payments/1")
+    assert status == 502 and b'"bad_gateway"' in data
+    cfg = base_config(free_port(), upstreams["service"])
+    proxy = make_proxy(cfg)
+    assert proxy.request("GET", "/anything")[0] == 502
+
+
+def test_timeout_gives_504(make_proxy, upstreams):
+    cfg = base_config(upstreams["monolith"], upstreams["service"], retry={"attempts": 0})
+    cfg["targets"]["monolith"]["read_timeout"] = 0.3
+    proxy = make_proxy(cfg)
+    status, _, data = proxy.request("GET", "/slow?sleep=1")
+    assert status == 504 and b"upstream_timeout" in data
+
+
+def test_retries_only_idempotent_methods(make_proxy, upstreams):
+    service = upstreams["service"]
+    proxy = make_proxy(mode="service", fallback=False, retry={"attempts": 2, "backoff_base": 0.001})
+    reset_hits(service)
+    status, _, _ = proxy.request("GET", "/api/v1/payments/get-drop?drop=1")
+    assert status == 502
+    assert hits(service)["/api/v1/payments/get-drop"] == 3  # first try + 2 retries
+    status, _, _ = proxy.request("POST", "/api/v1/payments/post-drop?drop=1", body=b"{}")
+    assert status == 502
+    assert hits(service)["/api/v1/payments/post-drop"] == 1  # never retried
+    assert proxy.server.metrics.retries[("payments", "payments")] == 2
+
+
+def test_503_from_service_retried_then_falls_back_for_get(make_proxy, upstreams):
+    proxy = make_proxy(mode="service", retry={"attempts": 1, "backoff_base": 0.001})
+    reset_hits(upstreams["service"])
+    status, body = proxy.json("GET", "/api/v1/payments/busy?svc_status=503")
+    assert (status, body["upstream"]) == (200, "monolith")
+    assert hits(upstreams["service"])["/api/v1/payments/busy"] == 2
+    # A POST gets the service's own answer: nothing is replayed for it.
+    status, _, _ = proxy.request("POST", "/api/v1/payments/busy?svc_status=503", body=b"{}")
+    assert status == 503
+
+
+def test_breaker_opens_after_n_failures_and_half_opens(make_proxy, upstreams):
+    service = upstreams["service"]
+    proxy = make_proxy(mode="service", fallback=False, retry={"attempts": 0},
+                       breaker={"failure_threshold": 3, "reset_timeout": 0.5, "half_open_max": 1})
+    reset_hits(service)
+    for _ in range(3):
+        assert proxy.request("GET", "/api/v1/payments/b?status=503")[0] == 503
+    assert proxy.server.breaker_states()["payments"] is BreakerState.OPEN
+    # Open: the service is not even tried.
+    status, headers, data = proxy.request("GET", "/api/v1/payments/b")
+    assert status == 503 and b"circuit_open" in data and "retry-after" in headers
+    assert hits(service)["/api/v1/payments/b"] == 3
+    assert 'strangler_breaker_state{target="payments"} 2' in proxy.server.metrics.render()
+    time.sleep(0.6)
+    assert proxy.server.breaker_states()["payments"] is BreakerState.HALF_OPEN
+    # A successful probe closes it again.
+    status, body = proxy.json("GET", "/api/v1/payments/b")
+    assert (status, body["upstream"]) == (200, "service")
+    assert proxy.server.breaker_states()["payments"] is BreakerState.CLOSED
+
+
+def test_open_breaker_falls_back_for_get(make_proxy):
+    proxy = make_proxy(service=free_port(), mode="service", retry={"attempts": 0},
+                       breaker={"failure_threshold": 1, "reset_timeout": 30})
+    assert proxy.json("GET", "/api/v1/payments/1")[1]["upstream"] == "monolith"
+    assert proxy.server.breaker_states()["payments"] is BreakerState.OPEN
+    assert proxy.json("GET", "/api/v1/payments/1")[1]["upstream"] == "monolith"
+    status, headers, _ = proxy.request("DELETE", "/api/v1/payments/1") if False else proxy.request(
+        "POST", "/api/v1/payments/1", body=b"{}")
+    assert status == 503 and "retry-after" in headers
+
+
+def test_metrics_count_requests(make_proxy):
+    proxy = make_proxy(mode="monolith")
+    for _ in range(3):
+        proxy.request("GET", "/api/v1/payments/1")
+    text = proxy.server.metrics.render()
+    assert 'strangler_requests_total{route="payments",target="monolith",status="2xx"} 3' in text
+    assert 'strangler_request_duration_seconds_count{route="payments"} 3' in text

@@ -1,0 +1,103 @@
+"""50 MB up and down through a proxy running in its own process, with flat proxy memory."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+SIZE = 50 * 1024 * 1024
+BLOCK = bytes(range(256)) * 256  # 64 KiB
+
+
+def _rss_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(field)
+
+
+@pytest.fixture(scope="module")
+def proxy_proc(upstreams, tmp_path_factory):
+    cfg = tmp_path_factory.mktemp("streaming") / "routes.toml"
+    cfg.write_text(f"""
+[proxy]
+listen = "127.0.0.1:0"
+access_log = false
+[proxy.limits]
+max_body_bytes = {SIZE * 2}
+[targets.monolith]
+url = "http://127.0.0.1:{upstreams['monolith']}"
+[targets.payments]
+url = "http://127.0.0.1:{upstreams['service']}"
+[[routes]]
+name = "payments"
+prefix = "/api/v1/payments"
+service = "payments"
+mode = "service"
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "strangler.tests.proxy_proc", str(cfg)], stdout=subprocess.PIPE,
+                            text=True, cwd=HERE.parent.parent)
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline())
+    yield proc.pid, port
+    proc.kill()
+    proc.wait()
+
+
+def _warm(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for _ in range(3):
+        conn.request("POST", "/api/v1/payments/warm", body=BLOCK * 4)
+        conn.getresponse().read()
+    conn.close()
+
+
+def test_upload_50mb_streams_with_flat_memory(proxy_proc):
+    pid, port = proxy_proc
+    _warm(port)
+    before = _rss_kb(pid, "VmRSS")
+    for chunked in (False, True):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        crc = 0
+
+        def body():
+            nonlocal crc
+            for _ in range(SIZE // len(BLOCK)):
+                crc = zlib.crc32(BLOCK, crc)
+                yield BLOCK
+
+        headers = {} if chunked else {"Content-Length": str(SIZE)}
+        conn.request("POST", "/api/v1/payments/upload", body=body(), headers=headers, encode_chunked=chunked)
+        resp = conn.getresponse()
+        result = json.loads(resp.read())
+        conn.close()
+        assert resp.status == 200
+        assert (result["upstream"], result["body_size"], result["body_crc"]) == ("service", SIZE, crc)
+    growth_mb = (_rss_kb(pid, "VmHWM") - before) / 1024
+    print(f"upload growth {growth_mb:.1f} MB")
+    assert growth_mb < 20, f"proxy RSS grew {growth_mb:.1f} MB for a 50 MB upload"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_download_50mb_streams_with_flat_memory(proxy_proc, chunked):
+    pid, port = proxy_proc
+    _warm(port)
+    before = _rss_kb(pid, "VmRSS")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", f"/download?size={SIZE}&chunked={int(chunked)}")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    total = 0
+    while data := resp.read(1 << 16):
+        total += len(data)
+    conn.close()
+    assert total == SIZE
+    growth_mb = (_rss_kb(pid, "VmHWM") - before) / 1024
+    assert growth_mb < 20, f"proxy RSS grew {growth_mb:.1f} MB for a 50 MB download"

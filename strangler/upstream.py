@@ -1,0 +1,234 @@
+"""Keep-alive connections to upstream targets, at the asyncio Protocol level.
+
+One UpstreamConnection carries one exchange at a time and reports parser events straight to its
+sink (the exchange), so response bytes go to the client without queues or extra copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+import httptools
+
+from strangler.http1 import HOP_BY_HOP, NO_BODY_STATUS, connection_tokens
+from strangler.types import Target
+
+
+class UpstreamError(Exception):
+    """The upstream failed; `kind` is connect | timeout | lost | protocol."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class ResponseSink(Protocol):
+    def up_interim(self, status: int) -> None: ...
+    def up_head(self, status: int, headers: list[tuple[bytes, bytes]], conn: UpstreamConnection) -> None: ...
+    def up_body(self, data: bytes) -> None: ...
+    def up_complete(self) -> None: ...
+    def up_lost(self, error: UpstreamError) -> None: ...
+    def up_pause_writing(self) -> None: ...
+    def up_resume_writing(self) -> None: ...
+
+
+class UpstreamConnection(asyncio.Protocol):
+    __slots__ = (
+        "pool", "transport", "parser", "sink", "headers", "head_request", "has_length", "chunked",
+        "keep_alive", "status", "got_head", "done", "closed", "uses", "_drop", "has_request_id",
+    )
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.sink: ResponseSink | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_request = False
+        self.has_length = False
+        self.chunked = False
+        self.keep_alive = False
+        self.status = 0
+        self.got_head = False
+        self.done = True
+        self.closed = False
+        self.uses = 0
+        self._drop: list[bytes] | None = None
+        self.has_request_id = False
+
+    # -- used by the exchange -------------------------------------------------------------------
+    def begin(self, sink: ResponseSink, head_request: bool) -> None:
+        """Attach an exchange; the caller then writes the request with `self.transport.write`."""
+        self.sink = sink
+        self.head_request = head_request
+        self.headers = []
+        self.has_request_id = False
+        self.got_head = False
+        self.done = False
+        self.status = 0
+        self.uses += 1
+
+    def reusable(self) -> bool:
+        return self.done and self.keep_alive and not self.closed
+
+    def abort(self) -> None:
+        self.sink = None
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- asyncio.Protocol -----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.done:  # bytes while idle or after a HEAD: the connection cannot be trusted any more
+            self.abort()
+            self.pool.discard(self)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamError("protocol", f"invalid response from upstream: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.discard(self)
+        if self.done:
+            return
+        if self.got_head and not self.has_length and not self.chunked:
+            self._complete()  # body delimited by close
+            return
+        self._fail(UpstreamError("lost", "upstream closed the connection"))
+
+    def pause_writing(self) -> None:
+        if self.sink is not None:
+            self.sink.up_pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.sink is not None:
+            self.sink.up_resume_writing()
+
+    # -- httptools callbacks ----------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lname = name.lower()
+        if lname in HOP_BY_HOP:
+            if lname == b"connection":
+                drop = [t for t in connection_tokens(value) if t not in (b"close", b"keep-alive")]
+                if drop:
+                    self._drop = (self._drop or []) + drop
+            elif lname == b"transfer-encoding":
+                self.chunked = True
+            return
+        if lname == b"content-length":
+            self.has_length = True
+        elif lname == b"x-request-id":
+            self.has_request_id = True
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        sink = self.sink
+        if 100 <= status < 200:
+            self.headers = []
+            self.chunked = self.has_length = False
+            self._drop = None
+            if sink is not None and status != 101:
+                sink.up_interim(status)
+            return
+        self.status = status
+        self.got_head = True
+        self.keep_alive = self.parser.should_keep_alive()
+        if self._drop:
+            drop = set(self._drop)
+            self.headers = [(n, v) for n, v in self.headers if n.lower() not in drop]
+            self._drop = None
+        if self.head_request or status in NO_BODY_STATUS:
+            self.has_length = True  # no body follows, whatever the headers say
+            self.chunked = False
+        if sink is not None:
+            sink.up_head(status, self.headers, self)
+        if self.head_request and not self.done:
+            # httptools cannot be told the response has no body; finish here and use a fresh parser.
+            self.parser = httptools.HttpResponseParser(self)
+            self._complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self.sink is not None:
+            self.sink.up_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.got_head and not self.done:
+            self._complete()
+
+    def _complete(self) -> None:
+        self.done = True
+        sink, self.sink = self.sink, None
+        self.chunked = self.has_length = False
+        if sink is not None:
+            sink.up_complete()
+
+    def _fail(self, error: UpstreamError) -> None:
+        sink = self.sink
+        self.done = True
+        self.abort()
+        self.pool.discard(self)
+        if sink is not None:
+            sink.up_lost(error)
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to one target, most recently used first."""
+
+    __slots__ = ("target", "idle", "_loop", "_closed")
+
+    def __init__(self, target: Target, loop: asyncio.AbstractEventLoop) -> None:
+        self.target = target
+        self.idle: list[UpstreamConnection] = []
+        self._loop = loop
+        self._closed = False
+
+    def get_idle(self) -> UpstreamConnection | None:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    async def connect(self) -> UpstreamConnection:
+        target = self.target
+        try:
+            _, conn = await asyncio.wait_for(
+                self._loop.create_connection(lambda: UpstreamConnection(self), target.host, target.port),
+                target.connect_timeout,
+            )
+        except TimeoutError:
+            raise UpstreamError("connect", f"connect to {target.name} timed out") from None
+        except OSError as exc:
+            raise UpstreamError("connect", f"connect to {target.name} failed: {exc.strerror or exc}") from None
+        return conn
+
+    async def acquire(self) -> UpstreamConnection:
+        conn = self.get_idle()
+        return conn if conn is not None else await self.connect()
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if conn.reusable() and not self._closed and len(self.idle) < self.target.pool_size:
+            conn.sink = None
+            self.idle.append(conn)
+        else:
+            conn.abort()
+
+    def discard(self, conn: UpstreamConnection) -> None:
+        try:
+            self.idle.remove(conn)
+        except ValueError:
+            pass
+
+    def close(self) -> None:
+        self._closed = True
+        for conn in self.idle:
+            conn.transport.close()  # type: ignore[union-attr]
+        self.idle.clear()
