@@ -8,6 +8,12 @@ import pytest
 os.environ.setdefault("PACT_DO_NOT_TRACK", "true")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Each user fixture hashes a password; the default hasher costs ~0.25 s a test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

@@ -38,6 +38,7 @@ TARGETS = {
     "cpu_us_per_request": 40.0,
     "added_p50_ms": 0.5,
     "shadow_p50_cost": 0.10,
+    "shadow_p50_cost_saturated": 0.10,
 }
 
 
@@ -52,7 +53,9 @@ class WrkResult:
     p99_ms: float
     requests: int
     errors: int  # socket errors + non-2xx/3xx
+    connections: int = 0
     cpu_us_per_request: float | None = None  # of the proxy in front, when there is one
+    loadavg_1m: float = 0.0  # at the start of the run: others using the CPUs make figures noisy
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -155,8 +158,10 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def run_wrk(url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None, duration: float) -> WrkResult:
-    cmd = ["wrk", "--latency", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration:g}s",
+def run_wrk(url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None, duration: float,
+            connections: int) -> WrkResult:
+    threads = min(args.threads, connections)
+    cmd = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration))}s",
            "-H", "X-User-Id: 1234", url]
     if pin:
         cmd = ["taskset", "-c", ",".join(map(str, sorted(pin["load"]))), *cmd]
@@ -170,20 +175,22 @@ def run_wrk(url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None,
         raise SystemExit(f"cannot parse wrk output ({exc}):\n{out}") from exc
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return WrkResult(rps, p50, p99, requests, errors + (int(non2xx.group(1)) if non2xx else 0))
+    return WrkResult(rps, p50, p99, requests, errors + (int(non2xx.group(1)) if non2xx else 0), connections)
 
 
 def measure(name: str, url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None,
-            proxy_pid: int | None) -> WrkResult:
-    run_wrk(url, args, pin, args.warmup)  # fills keep-alive pools, warms caches
+            proxy_pid: int | None, connections: int) -> WrkResult:
+    run_wrk(url, args, pin, args.warmup, connections)  # fills keep-alive pools, warms caches
     pids = descendants(proxy_pid) if proxy_pid else []
+    load = os.getloadavg()[0]
     before = cpu_ticks(pids)
-    result = run_wrk(url, args, pin, args.duration)
+    result = run_wrk(url, args, pin, args.duration, connections)
+    result.loadavg_1m = round(load, 2)
     if proxy_pid:
         used_us = (cpu_ticks(pids) - before) / CLK_TCK * 1e6
         result.cpu_us_per_request = round(used_us / max(result.requests, 1), 2)
     cpu = f", proxy CPU {result.cpu_us_per_request} us/req" if result.cpu_us_per_request is not None else ""
-    log(f"{name:<22} {result.rps:>9.0f} req/s  p50 {result.p50_ms:.3f} ms  p99 {result.p99_ms:.3f} ms  "
+    log(f"{name:<24} {result.rps:>9.0f} req/s  p50 {result.p50_ms:.3f} ms  p99 {result.p99_ms:.3f} ms  "
         f"errors {result.errors}{cpu}")
     return result
 
@@ -287,8 +294,8 @@ def strangler(procs: Processes, work: Path, name: str, upstream: int, shadow: in
 # -- main --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured wrk run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-pin", action="store_true", help="do not pin the proxy and the load apart")
@@ -302,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     # The upstreams share the load's CPUs: what is compared is the proxy's core, alone.
     if pin:
         pin["upstream"] = pin["load"]
+    log(f"load average before start: {os.getloadavg()[0]:.2f} (other work on the machine makes figures noisy)")
     log(f"{len(cpus)} CPUs; pinning: "
         + (f"proxy on {sorted(pin['proxy'])}, wrk + upstreams on {sorted(pin['load'])}" if pin else "none"))
     if not NGINX:
@@ -328,6 +336,14 @@ def main(argv: list[str] | None = None) -> int:
                      "django_upstream": "gunicorn gthread, 2 workers x 4 threads, keep-alive 75 s",
                      "nginx_reference": "worker_processes 1, upstream keepalive 64, buffered access log",
                      "strangler": "1 process, uvloop, canary route 50%, access log on, metrics on"},
+        "notes": [
+            "CPU per request = (utime+stime delta of the proxy process and its children) / wrk requests",
+            "added_p50_ms = strangler p50 - direct p50 against the same upstream at the same connections",
+            "shadow_p50_cost = strangler p50 with the route in shadow mode / in canary mode - 1; at 1 connection "
+            "it is the mirror's cost on a primary request, at 16 the proxy core is saturated and it also counts "
+            "the mirror's CPU",
+            "loadavg_1m per run: other processes on the machine compete for the same cores",
+        ],
         "runs": {name: asdict(r) for name, r in results.items()},
         "summary": summary,
         "targets": TARGETS,
@@ -342,8 +358,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_all(procs: Processes, work: Path, args: argparse.Namespace, pin: dict[str, set[int]] | None,
             results: dict[str, WrkResult]) -> None:
-    def run(name: str, port: int, pid: int | None) -> None:
-        results[name] = measure(name, f"http://127.0.0.1:{port}{PATH}", args, pin, pid)
+    def run(name: str, port: int, pid: int | None, connections: int = args.connections) -> None:
+        results[name] = measure(name, f"http://127.0.0.1:{port}{PATH}", args, pin, pid, connections)
 
     django = free_port()
     log(f"starting Django (gunicorn gthread) on {django}")
@@ -385,9 +401,11 @@ def run_all(procs: Processes, work: Path, args: argparse.Namespace, pin: dict[st
     log("starting the strangler in front of the fast upstream")
     with strangler(procs, work, "fast", fast) as (port, pid):
         run("strangler-fast", port, pid)
+        run("strangler-fast-c1", port, pid, connections=1)
     log("starting the strangler with the route in shadow mode (mirror to a second fast upstream)")
     with strangler(procs, work, "shadow", fast, shadow=fast_shadow) as (port, pid):
         run("strangler-fast-shadow", port, pid)
+        run("strangler-fast-shadow-c1", port, pid, connections=1)
 
 
 def summarise(results: dict[str, WrkResult]) -> dict[str, float | bool | None]:
@@ -407,8 +425,10 @@ def summarise(results: dict[str, WrkResult]) -> dict[str, float | bool | None]:
         if {"strangler-fast", "direct-fast"} <= results.keys() else None,
         "added_p50_ms_django": round(results["strangler-django"].p50_ms - results["direct-django"].p50_ms, 3)
         if {"strangler-django", "direct-django"} <= results.keys() else None,
-        "shadow_p50_cost": round(ratio("strangler-fast-shadow", "strangler-fast", lambda r: r.p50_ms) - 1, 3)
-        if ratio("strangler-fast-shadow", "strangler-fast", lambda r: r.p50_ms) is not None else None,
+        # Unsaturated (1 connection): what mirroring adds to a primary request's path. The
+        # saturated figure (16 connections, proxy core at 100%) also counts the mirror's CPU.
+        "shadow_p50_cost": _cost(ratio("strangler-fast-shadow-c1", "strangler-fast-c1", lambda r: r.p50_ms)),
+        "shadow_p50_cost_saturated": _cost(ratio("strangler-fast-shadow", "strangler-fast", lambda r: r.p50_ms)),
         "errors": sum(r.errors for r in results.values()),
     }
     for key, target in TARGETS.items():
@@ -419,6 +439,10 @@ def summarise(results: dict[str, WrkResult]) -> dict[str, float | bool | None]:
     return s
 
 
+def _cost(ratio: float | None) -> float | None:
+    return round(ratio - 1, 3) if ratio is not None else None
+
+
 def print_summary(summary: dict[str, float | bool | None]) -> None:
     print("\nsummary (targets in brackets)")
     labels = {
@@ -426,14 +450,15 @@ def print_summary(summary: dict[str, float | bool | None]) -> None:
         "rps_vs_nginx_fast": ">= 0.5x nginx req/s against the fast upstream",
         "cpu_us_per_request": "<= 40 us strangler CPU per request (fast upstream)",
         "added_p50_ms": "<= 0.5 ms added p50 at 16 connections (fast upstream)",
-        "shadow_p50_cost": "<= 10% shadow cost on the primary's p50",
+        "shadow_p50_cost": "<= 10% shadow cost on the primary's p50 (1 connection)",
+        "shadow_p50_cost_saturated": "<= 10% shadow cost on the primary's p50 (16 connections)",
     }
     for key, label in labels.items():
         value = summary.get(key)
         verdict = {True: "ok", False: "MISSED", None: "n/a"}[summary.get(f"{key}_ok")]  # type: ignore[index]
-        print(f"  {key:<22} {value!s:>8}  [{label}]  {verdict}")
+        print(f"  {key:<26} {value!s:>8}  [{label}]  {verdict}")
     for key in ("added_p50_ms_django", "cpu_us_per_request_django", "nginx_cpu_us_per_request", "errors"):
-        print(f"  {key:<22} {summary.get(key)!s:>8}")
+        print(f"  {key:<26} {summary.get(key)!s:>8}")
 
 
 if __name__ == "__main__":

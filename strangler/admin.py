@@ -107,14 +107,18 @@ class AdminServer:
                 if request is None:
                     await _send(writer, Response.error(400, "malformed request"), keep_alive=False)
                     return
-                method, target, headers = request
+                method, target, version, headers = request
                 length = headers.get("content-length", "0")
                 if not length.isdigit() or int(length) > MAX_BODY_BYTES or "transfer-encoding" in headers:
                     await _send(writer, Response.error(413, "body must have a Content-Length <= 64 KiB"), False)
                     return
-                body = await reader.readexactly(int(length)) if int(length) else b""
+                try:
+                    body = await asyncio.wait_for(reader.readexactly(int(length)), IDLE_TIMEOUT)
+                except TimeoutError:
+                    return
                 response = await self._handle(method, target, headers, body)
-                keep_alive = headers.get("connection", "").lower() != "close"
+                connection = headers.get("connection", "").lower()
+                keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
                 await _send(writer, response, keep_alive)
                 if not keep_alive:
                     return
@@ -226,12 +230,12 @@ class AdminServer:
         return text + "\n".join(lines) + "\n"
 
 
-def _shadow_counts(report: Mapping[str, Any], route: str) -> Any:
+def _shadow_counts(report: Mapping[str, Any], route: str) -> dict[str, Any]:
     """The shadow report is per route; keep only its counters (samples can be large)."""
     entry = report.get(route) if isinstance(report, Mapping) else None
     if isinstance(entry, Mapping):
         return {k: v for k, v in entry.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    return entry
+    return {}  # never shadowed on this replica
 
 
 def _actor(payload: Mapping[str, Any]) -> str:
@@ -252,13 +256,13 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]] | None:
+def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
     try:
         lines = head.decode("latin-1").split("\r\n")
         method, target, version = lines[0].split(" ")
     except ValueError:
         return None
-    if not version.startswith("HTTP/1.") or not target.startswith("/"):
+    if version not in ("HTTP/1.0", "HTTP/1.1") or not target.startswith("/"):
         return None
     headers: dict[str, str] = {}
     for line in lines[1:]:
@@ -268,7 +272,7 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]] | None:
         if not sep or not name or name != name.strip():
             return None
         headers[name.lower()] = value.strip()
-    return method, target, headers
+    return method, target, version, headers
 
 
 async def _send(writer: asyncio.StreamWriter, response: Response, keep_alive: bool) -> None:

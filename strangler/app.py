@@ -6,6 +6,7 @@ The only place that creates connections and servers; everything else receives th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -39,26 +40,33 @@ async def serve(config: ProxyConfig, *, stop: asyncio.Event | None = None) -> No
     from strangler.server import ProxyServer  # the data plane; imported here to keep `check` light
 
     token = admin_token(config)
-    publisher = RedisPublisher(config.redis_url) if config.redis_url else None
-    store = await asyncio.to_thread(open_store, config.store_url, config.table, on_commit=publisher)
-    proxy = ProxyServer(config)
-    watcher = Watcher(store, proxy, redis_url=config.redis_url)
-    admin = AdminServer(
-        store=store,
-        proxy=proxy,
-        token=token,
-        host=config.admin_host,
-        port=config.admin_port,
-        on_change=lambda: watcher.refresh("admin"),
-    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
+    async with contextlib.AsyncExitStack() as started:  # closes only what did start, in reverse
+        publisher = RedisPublisher(config.redis_url) if config.redis_url else None
+        if publisher is not None:
+            started.callback(publisher.close)
+        store = await asyncio.to_thread(open_store, config.store_url, config.table, on_commit=publisher)
+        started.callback(store.close)
+        proxy = ProxyServer(config)
+        watcher = Watcher(store, proxy, redis_url=config.redis_url)
+        admin = AdminServer(
+            store=store,
+            proxy=proxy,
+            token=token,
+            host=config.admin_host,
+            port=config.admin_port,
+            on_change=lambda: watcher.refresh("admin"),
+        )
         await watcher.start()  # applies the stored states before the first request is accepted
+        started.push_async_callback(watcher.close)
         await proxy.start()
+        started.push_async_callback(proxy.close)  # stops accepting, lets in-flight requests finish
         await admin.start()
+        started.push_async_callback(admin.close)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+            started.callback(loop.remove_signal_handler, sig)
         # One parseable line: tests and scripts use it to find ports chosen by the OS (port 0).
         print(
             f"strangler ready proxy={config.listen_host}:{proxy.port} admin={config.admin_host}:{admin.port} "
@@ -67,15 +75,6 @@ async def serve(config: ProxyConfig, *, stop: asyncio.Event | None = None) -> No
         )
         await stop.wait()
         log.info("stopping: closing the admin API, then draining the proxy")
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await admin.close()
-        await watcher.close()
-        await proxy.close()  # stops accepting, lets in-flight requests finish
-        store.close()
-        if publisher is not None:
-            publisher.close()
 
 
 def run(config_path: str | os.PathLike[str]) -> None:

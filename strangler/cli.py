@@ -13,7 +13,8 @@ import http.client
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,18 +105,26 @@ def _config(args: argparse.Namespace) -> ProxyConfig:
     return load_config(_config_path(args))
 
 
-def _store(config: ProxyConfig) -> Store:
+@contextmanager
+def _store(config: ProxyConfig) -> Iterator[Store]:
+    """The store, announcing changes on Redis when configured (so replicas apply them at once)."""
     publisher = None
     if config.redis_url:
         from strangler.watcher import RedisPublisher
 
         publisher = RedisPublisher(config.redis_url)
     try:
-        return open_store(config.store_url, config.table, on_commit=publisher)
-    except StoreError:
-        raise
-    except Exception as exc:  # sqlite3 / psycopg errors: say which store
-        raise CliError(f"cannot open store {config.store_url}: {exc}") from exc
+        try:
+            store = open_store(config.store_url, config.table, on_commit=publisher)
+        except StoreError:
+            raise
+        except Exception as exc:  # sqlite3 / psycopg errors: say which store
+            raise CliError(f"cannot open store {config.store_url}: {exc}") from exc
+        with store:
+            yield store
+    finally:
+        if publisher is not None:
+            publisher.close()
 
 
 # -- commands ------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ callback. The coroutine only waits for "this attempt finished" and runs the retr
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import random
@@ -17,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from strangler.breaker import CircuitBreaker
 from strangler.http1 import LAST_CHUNK, chunk_header, error_response, status_line
-from strangler.types import IDEMPOTENT_METHODS, MONOLITH, Decision, Side
-from strangler.upstream import UpstreamConnection, UpstreamError
+from strangler.types import IDEMPOTENT_METHODS, MONOLITH, Decision, Side, Target
+from strangler.upstream import UpstreamConnection, UpstreamError, UpstreamPool
 
 if TYPE_CHECKING:
     from strangler.server import ClientProtocol, ProxyServer
 
-access_log = logging.getLogger("strangler.access")
+log = logging.getLogger("strangler.proxy")
 
 BODY_NONE, BODY_LENGTH, BODY_CHUNKED = 0, 1, 2
 REROUTE_STATUS = frozenset({502, 503, 504})  # an upstream saying "not me, not now": safe to try elsewhere
@@ -40,8 +39,9 @@ class Exchange:
         "version_10", "keep_alive", "request_id", "expect", "head_request", "idempotent",
         "body_mode", "body_buf", "body_bytes", "body_done", "retained", "retain_limit", "pending",
         "upstream", "up_chunked", "waiter", "reroute", "resp_started", "resp_status", "resp_chunked",
-        "resp_done", "must_close", "target", "retries", "fallback", "t0", "progress", "timer",
-        "capture", "cap_bytes", "cap_headers", "gone", "task", "content_length", "breaker",
+        "resp_done", "must_close", "target", "retries", "fallback", "t0", "progress",
+        "capture", "cap_bytes", "cap_headers", "gone", "task", "content_length", "breaker", "deadline",
+        "seen_progress", "timeout", "out_head", "fast",
     )
 
     def __init__(
@@ -99,7 +99,11 @@ class Exchange:
         self.fallback = False
         self.t0 = 0.0
         self.progress = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # loop time when the current attempt times out, unless it made progress
+        self.seen_progress = 0
+        self.timeout = 0.0
+        self.fast = False  # the first attempt runs on callbacks, without a task
+        self.out_head: bytes | None = None  # response head held back to go out with the first body bytes
         self.capture: list[bytes] | None = [] if decision.mirror else None
         self.cap_bytes = 0
         self.cap_headers: list[tuple[bytes, bytes]] = []
@@ -139,11 +143,40 @@ class Exchange:
             up.transport.write(LAST_CHUNK)  # type: ignore[union-attr]
 
     # -- the retry / fallback policy ----------------------------------------------------------------
-    async def run(self) -> None:
+    def start(self) -> None:
+        """Begin serving. With an idle upstream connection and a closed breaker (the common case)
+        the first attempt runs on callbacks alone; a coroutine takes over only when connecting,
+        retrying or falling back is needed."""
+        self.t0 = time.monotonic()
+        route = self.decision.route
+        side = self.decision.side
+        target = route.service if side is Side.SERVICE and route.service else MONOLITH
+        server = self.server
+        pool = server.pools[target]
+        breaker = server.breakers[target]
+        if pool.idle and breaker.allow():
+            conn = pool.get_idle()
+            if conn is not None:
+                self.target = target
+                self.reroute = self.idempotent and (
+                    route.retry.attempts > 0 or (side is Side.SERVICE and route.fallback))
+                self.fast = True
+                self._begin(conn, pool, breaker)
+                return
+            breaker.on_cancel()
+        self.task = server.loop.create_task(self.run())
+
+    def _fast_done(self, error: UpstreamError | None) -> None:
+        if error is None or error is _ABORTED:
+            self._finish()
+        else:
+            self.task = self.server.loop.create_task(self.run(error))
+
+    async def run(self, first: UpstreamError | None = None) -> None:
+        """The retry/fallback policy; `first` is the outcome of an attempt start() already made."""
         server = self.server
         route = self.decision.route
         side = self.decision.side
-        self.t0 = time.monotonic()
         error: UpstreamError | None = None
         try:
             while True:
@@ -153,7 +186,9 @@ class Exchange:
                 can_fallback = side is Side.SERVICE and route.fallback and self.idempotent
                 attempt = 0
                 while True:
-                    if breaker.allow():
+                    if first is not None:
+                        error, first = first, None
+                    elif breaker.allow():
                         self.reroute = self.idempotent and (attempt < route.retry.attempts or can_fallback)
                         error = await self._attempt(server.pools[target], breaker)
                     else:
@@ -184,13 +219,13 @@ class Exchange:
             self._abort_upstream()
             raise
         except Exception as exc:  # a bug here must still answer the client and free the connection
-            access_log.exception("internal error while proxying")
+            log.exception("internal error while proxying")
             self._abort_upstream()
             self._fail(UpstreamError("internal", f"internal error: {type(exc).__name__}"), Side.MONOLITH)
         finally:
             self._finish()
 
-    async def _attempt(self, pool, breaker) -> UpstreamError | None:  # noqa: ANN001
+    async def _attempt(self, pool: UpstreamPool, breaker: CircuitBreaker) -> UpstreamError | None:
         if self.gone:
             breaker.on_cancel()
             return _ABORTED
@@ -205,23 +240,23 @@ class Exchange:
                 conn.abort()
                 breaker.on_cancel()
                 return _ABORTED
-        loop = self.server.loop
+        waiter = self.waiter = self.server.loop.create_future()
+        self._begin(conn, pool, breaker)
+        try:
+            return await waiter
+        finally:
+            self.deadline = 0.0
+
+    def _begin(self, conn: UpstreamConnection, pool: UpstreamPool, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
-        waiter = self.waiter = loop.create_future()
         conn.begin(self, self.head_request)
         self.upstream = conn
         self._send_head(conn, pool.target)
-        timeout = pool.target.read_timeout
-        self.timer = loop.call_later(timeout, self._on_timeout, timeout, self.progress)
-        try:
-            error = await waiter
-        finally:
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
-        return error
+        self.timeout = timeout = pool.target.read_timeout
+        self.deadline = self.server.loop.time() + timeout
+        self.seen_progress = self.progress
 
-    def _send_head(self, conn: UpstreamConnection, target) -> None:  # noqa: ANN001
+    def _send_head(self, conn: UpstreamConnection, target: Target) -> None:
         parts = [self.head_common, self.server.target_headers[target.name]]
         if not self.has_host:
             parts.append(self.server.host_headers[target.name])
@@ -248,16 +283,26 @@ class Exchange:
         self.pending = 0
         self.client.resume(2)
 
-    def _on_timeout(self, timeout: float, progress: int) -> None:
-        self.timer = None
-        if self.progress != progress or (self.resp_started and self.client.write_paused):
-            self.timer = self.server.loop.call_later(timeout, self._on_timeout, timeout, self.progress)
+    def check_timeout(self, now: float) -> None:
+        """Called by the server's periodic sweep: cheaper than a timer per request."""
+        if not self.deadline or now < self.deadline:
             return
+        if self.progress != self.seen_progress or (self.resp_started and self.client.write_paused):
+            self.deadline = now + self.timeout
+            self.seen_progress = self.progress
+            return
+        self.deadline = 0.0
         self._abort_upstream()
-        self._resolve(UpstreamError("timeout", f"no answer from {self.target} within {timeout:g}s"))
+        self._resolve(UpstreamError("timeout", f"no answer from {self.target} within {self.timeout:g}s"))
 
     def _resolve(self, error: UpstreamError | None) -> None:
         """End the attempt; the breaker learns the outcome now, before the client can see it."""
+        if self.fast:  # the callback-only first attempt made by start()
+            self.fast = False
+            self.deadline = 0.0
+            self._settle(error)
+            self._fast_done(error)
+            return
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(error)
@@ -309,7 +354,7 @@ class Exchange:
         elif self.version_10:
             lines.append(b"Connection: keep-alive")
         lines.append(b"\r\n")
-        client.transport.write(status_line(status) + b"\r\n".join(lines))
+        self.out_head = status_line(status) + b"\r\n".join(lines)
         if client.write_paused:
             conn.transport.pause_reading()  # type: ignore[union-attr]
         if self.capture is not None:
@@ -317,17 +362,33 @@ class Exchange:
 
     def up_body(self, data: bytes) -> None:
         self.progress += 1
+        head, self.out_head = self.out_head, None
         if self.resp_chunked:
-            self.client.transport.writelines((chunk_header(len(data)), data, b"\r\n"))
-        else:
+            if head is None:
+                self.client.transport.writelines((chunk_header(len(data)), data, b"\r\n"))
+            else:
+                self.client.transport.writelines((head, chunk_header(len(data)), data, b"\r\n"))
+        elif head is None:
             self.client.transport.write(data)
+        elif len(data) < 16384:
+            self.client.transport.write(head + data)
+        else:
+            self.client.transport.writelines((head, data))
         if self.capture is not None and self.cap_bytes <= SHADOW_CAPTURE:
             self.capture.append(data)
             self.cap_bytes += len(data)
 
+    def up_flush(self) -> None:
+        head, self.out_head = self.out_head, None
+        if head is not None:
+            self.client.transport.write(head)
+
     def up_complete(self) -> None:
+        head, self.out_head = self.out_head, None
         if self.resp_chunked:
-            self.client.transport.write(LAST_CHUNK)
+            self.client.transport.write(LAST_CHUNK if head is None else head + LAST_CHUNK)
+        elif head is not None:
+            self.client.transport.write(head)
         self.resp_done = True
         conn, self.upstream = self.upstream, None
         if conn is not None:
@@ -398,13 +459,11 @@ class Exchange:
         duration = time.monotonic() - self.t0
         status = self.resp_status if self.resp_started else 499
         server.metrics.observe(route.name, self.target, status, duration)
-        if server.access_log and access_log.isEnabledFor(logging.INFO):
-            access_log.info(json.dumps({
-                "request_id": self.request_id.decode(), "method": self.method,
-                "path": self.url.decode("latin-1"), "route": route.name, "side": self.target,
-                "status": status, "duration_ms": round(duration * 1000, 3), "retries": self.retries,
-                "fallback": self.fallback, "reason": self.decision.reason,
-            }, separators=(",", ":")))
+        if server.access_log.enabled:
+            server.access_log.write(
+                self.request_id, self.method, self.url, route.name, self.target, status, duration,
+                self.retries, self.fallback, self.decision.reason,
+            )
         if self.capture is not None and self.resp_done and not self.gone:
             server.shadow.submit(self)
         self.client.exchange_done(self)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import httptools
 
+from strangler.accesslog import AccessLog
 from strangler.breaker import CircuitBreaker
 from strangler.config import ProxyConfig
 from strangler.exchange import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, Exchange
@@ -57,7 +58,7 @@ class Refused(Exception):
 class ClientProtocol(asyncio.Protocol):
     __slots__ = (
         "server", "limits", "parser", "transport", "client_ip", "client_ip_b", "active", "queue",
-        "parsing", "pause_mask", "write_paused", "closing", "ka_timer", "refusal", "in_head",
+        "parsing", "pause_mask", "write_paused", "closing", "last_io", "refusal", "in_head",
         "head_pending", "url", "headers", "hmap", "hbytes", "nheaders", "content_length", "te",
         "conn_tokens", "host", "rid", "traceparent", "tracestate", "expect", "body_count", "counted",
     )
@@ -75,7 +76,7 @@ class ClientProtocol(asyncio.Protocol):
         self.pause_mask = 0
         self.write_paused = False
         self.closing = False
-        self.ka_timer: asyncio.TimerHandle | None = None
+        self.last_io = 0.0  # loop time of the last read or finished response, for the keep-alive sweep
         self.refusal: bytes | None = None
         self.counted = False
         self.in_head = True
@@ -115,7 +116,7 @@ class ClientProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0] if isinstance(peer, tuple) else "unix"
         self.client_ip_b = self.client_ip.encode()
-        self._idle()
+        self.last_io = server.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -123,9 +124,6 @@ class ClientProtocol(asyncio.Protocol):
             self.counted = False
             self.server.connections.discard(self)
             self.server.metrics.connections -= 1
-        if self.ka_timer is not None:
-            self.ka_timer.cancel()
-            self.ka_timer = None
         if self.active is not None:
             self.active.cancel()
         self.queue.clear()
@@ -133,9 +131,7 @@ class ClientProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing or self.refusal is not None:
             return  # draining after a refusal, or shutting down
-        if self.ka_timer is not None:
-            self.ka_timer.cancel()
-            self.ka_timer = None
+        self.last_io = self.server.loop.time()
         try:
             self.parser.feed_data(data)
         except Refused as exc:  # raised outside parser callbacks
@@ -339,7 +335,7 @@ class ClientProtocol(asyncio.Protocol):
 
     def _run(self, ex: Exchange) -> None:
         self.active = ex
-        ex.task = self.server.loop.create_task(ex.run())
+        ex.start()
 
     # -- request end ----------------------------------------------------------------------------------
     def exchange_done(self, ex: Exchange) -> None:
@@ -361,16 +357,14 @@ class ClientProtocol(asyncio.Protocol):
                 self.resume(_PAUSE_PIPELINE)
         else:
             self.resume(_PAUSE_PIPELINE)
-            self._idle()
+            self.last_io = self.server.loop.time()
 
-    def _idle(self) -> None:
-        timeout = self.limits.keepalive_timeout
-        if timeout > 0 and self.active is None:
-            self.ka_timer = self.server.loop.call_later(timeout, self._keepalive_expired)
-
-    def _keepalive_expired(self) -> None:
-        self.ka_timer = None
-        if self.active is None and not self.closing:
+    def check(self, now: float) -> None:
+        """Periodic sweep: upstream read timeouts of the active exchange, idle keep-alive expiry."""
+        active = self.active
+        if active is not None:
+            active.check_timeout(now)
+        elif not self.closing and now - self.last_io > self.limits.keepalive_timeout:
             self.closing = True
             self.transport.close()
 
@@ -416,7 +410,7 @@ class ProxyServer:
         self._metrics = metrics if metrics is not None else Metrics()
         self.compiled = CompiledTable(config.table)
         self.override_secret = config.override_secret
-        self.access_log = config.access_log
+        self.access_log = AccessLog(config.access_log)
         self.connections: set[ClientProtocol] = set()
         self.closing = False
         self.breakers = {name: CircuitBreaker(_breaker_policy(config.table, name)) for name in config.table.targets}
@@ -432,6 +426,8 @@ class ProxyServer:
         self.shadow = Shadower(self, config.shadow_concurrency)
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._tick = 1.0
 
     async def start(self) -> None:
         self.loop = loop = asyncio.get_running_loop()
@@ -440,6 +436,19 @@ class ProxyServer:
             lambda: ClientProtocol(self), self.config.listen_host, self.config.listen_port,
             backlog=2048, reuse_address=True,
         )
+        self.access_log.start()
+        timeouts = [t.read_timeout for t in self.config.table.targets.values()]
+        timeouts.append(self.config.limits.keepalive_timeout)
+        self._tick = min(1.0, max(0.05, min(timeouts) / 4))
+        self._sweeper = loop.call_later(self._tick, self._sweep)
+
+    def _sweep(self) -> None:
+        """One timer for every deadline: read timeouts, keep-alive expiry, access log flush."""
+        now = self.loop.time()
+        for conn in list(self.connections):
+            conn.check(now)
+        self.access_log.flush()
+        self._sweeper = self.loop.call_later(self._tick, self._sweep)
 
     @property
     def port(self) -> int:
@@ -463,6 +472,9 @@ class ProxyServer:
         await self.shadow.close()
         for pool in self.pools.values():
             pool.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.access_log.stop()
         if self._server is not None:
             await self._server.wait_closed()
 

@@ -58,6 +58,9 @@ class _Collector:
             self.chunks.append(data)
         self.size += len(data)
 
+    def up_flush(self) -> None:
+        pass
+
     def up_complete(self) -> None:
         if not self.done.done():
             self.done.set_result(None)

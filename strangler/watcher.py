@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -62,6 +63,7 @@ class Watcher:
         self.fast_poll = fast_poll
         self.safety_poll = safety_poll
         self.version = -1
+        self.client_name = f"strangler-watcher-{os.getpid()}-{id(self):x}"  # shows in CLIENT LIST
         self.applied: dict[str, int] = {"poll": 0, "pubsub": 0, "start": 0}
         self._subscribed = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -101,9 +103,13 @@ class Watcher:
             return True
 
     async def _poll_loop(self) -> None:
+        # Wake at the fast rate always, so a lost subscription means fast polling at once.
+        last = time.monotonic()
         while True:
-            interval = self.safety_poll if self.subscribed else self.fast_poll
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.fast_poll)
+            if self.subscribed and time.monotonic() - last < self.safety_poll:
+                continue
+            last = time.monotonic()
             try:
                 await self.refresh("poll")
             except Exception as exc:  # noqa: BLE001 - keep serving the last good table
@@ -114,7 +120,9 @@ class Watcher:
 
         backoff = 0.1
         while True:
-            client: Any = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=1.0)
+            client: Any = aioredis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=1.0, client_name=self.client_name
+            )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
@@ -124,7 +132,10 @@ class Watcher:
                 await self.refresh("poll")
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        await self.refresh("pubsub")
+                        try:
+                            await self.refresh("pubsub")
+                        except Exception as exc:  # noqa: BLE001 - the store, not Redis, failed
+                            log.warning("route state reload failed: %s", exc)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - fall back to fast polling and retry

@@ -16,12 +16,6 @@ MISSING = object()
 HUGE = "x" * 10_000
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # The user fixture hashes a password per test; over ~120 cases the default hasher costs ~30 s.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(auth_client):
     """A product, a pending order and a captured payment, created before the snapshot."""
@@ -153,11 +147,12 @@ def test_bad_json_body(auth_client, world, endpoint, name, body):
     _assert_refused(response, before)
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
-@pytest.mark.parametrize(("name", "raw"), RAW_BODIES, ids=[n for n, _ in RAW_BODIES])
+# Every refund field is optional, so an empty refund body is a valid full refund.
+RAW_CASES = [(e, n, raw) for e in ENDPOINTS for n, raw in RAW_BODIES if (e, n) != ("refund", "empty body")]
+
+
+@pytest.mark.parametrize(("endpoint", "name", "raw"), RAW_CASES, ids=[f"{e}-{n}" for e, n, _ in RAW_CASES])
 def test_unparseable_or_wrongly_shaped_body(auth_client, world, endpoint, name, raw):
-    if endpoint == "refund" and name == "empty body":
-        pytest.skip("every refund field is optional: no body means a full refund")
     before = _snapshot()
     url = ENDPOINTS[endpoint].format(**world)
     response = auth_client.post(url, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)

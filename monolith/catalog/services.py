@@ -33,6 +33,8 @@ def product_create(*, sku: str, name: str, price: Money, description: str = "", 
         raise ValidationFailed("invalid sku", fields={"sku": [f"1-{SKU_MAX} characters"]})
     if not name or len(name) > NAME_MAX:
         raise ValidationFailed("invalid name", fields={"name": [f"1-{NAME_MAX} characters"]})
+    if price.amount_minor <= 0:  # a checkout always charges; a free product would have nothing to charge
+        raise ValidationFailed("price must be positive", fields={"price_minor": ["must be > 0"]})
     try:
         with transaction.atomic():
             product = Product.objects.create(

@@ -20,7 +20,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
         with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
         checks["broker"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["broker"] = f"error: {exc.__class__.__name__}"

@@ -18,15 +18,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from monolith.kernel.errors import DomainError, error_body
+from monolith.kernel.fields import CurrencyField, StrictCharField, StrictIntegerField, StrictUUIDField
 from monolith.kernel.idempotency import HEADER, idempotent
-from monolith.orders.fields import CurrencyField, StrictCharField, StrictIntegerField, StrictUUIDField
 from monolith.orders.models import Order
 from monolith.orders.selectors import order_get, order_list
 from monolith.orders.services import (
     CARD_TOKEN_MAX,
-    CheckoutInProgress,
     MAX_LINES,
     MAX_QUANTITY,
+    CheckoutInProgress,
     OrderLineInput,
     order_checkout,
     order_create,

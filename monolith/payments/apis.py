@@ -18,9 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from monolith.kernel.errors import DomainError, error_body
+from monolith.kernel.fields import AmountMinorField, CurrencyField, StrictCharField, StrictUUIDField
 from monolith.kernel.idempotency import HEADER, idempotent
 from monolith.kernel.money import Money
-from monolith.payments.fields import AmountMinorField, CurrencyField, StrictCharField, StrictUUIDField
 from monolith.payments.models import Payment
 from monolith.payments.selectors import payment_get, payment_list
 from monolith.payments.services import CARD_TOKEN_MAX, PROCESSOR_TIMEOUT, payment_charge, payment_refund

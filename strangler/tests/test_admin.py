@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,9 +121,16 @@ def test_canary_and_shadow_via_the_api(stack: Stack) -> None:
     status, body = stack.admin_json("POST", "/routes/orders", {"mode": "shadow", "reason": "compare"})
     assert status == 200, body
     assert stack.side() == "monolith"  # shadow: the monolith answers
-    _, routes = stack.admin_json("GET", "/routes")
-    orders = next(r for r in routes["routes"] if r["name"] == "orders")
+    deadline = time.monotonic() + 5
+    while True:  # the mirror is compared after the client got its answer
+        _, routes = stack.admin_json("GET", "/routes")
+        orders = next(r for r in routes["routes"] if r["name"] == "orders")
+        if orders["shadow"].get("compared") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert (orders["mode"], orders["weight"]) == ("shadow", 0)
+    assert orders["shadow"]["compared"] >= 1 and orders["shadow"]["diffs"] >= 1  # the sides differ
+    assert "samples" not in orders["shadow"]
     stack.admin_json("POST", "/routes/orders", {"mode": "monolith", "reason": "reset"})
 
 
@@ -208,3 +217,23 @@ def test_keep_alive_connection_serves_several_requests(stack: Stack) -> None:
             response.read()
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /routes HTTP/2.0\r\n\r\n", 400),
+        (b"PUT /routes/orders HTTP/1.1\r\nContent-Length: 999999\r\n\r\n", 413),
+        (b"PUT /routes/orders HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 413),
+        (b"GET /healthz HTTP/1.0\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n\r\n", 200),
+    ],
+)
+def test_raw_requests_get_an_answer_and_a_close(stack: Stack, raw: bytes, status: int) -> None:
+    with socket.create_connection(("127.0.0.1", stack.proxy.ports["admin"]), timeout=5) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):  # the server closes: no keep-alive after these
+            data += chunk
+    assert data.startswith(f"HTTP/1.1 {status} ".encode())
+    assert b"\r\nConnection: close\r\n" in data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,25 @@ def test_serve_refuses_to_start_without_a_token(config: Path) -> None:
     result = cli(config, "serve", STRANGLER_ADMIN_TOKEN="")
     assert result.returncode == 2
     assert "no admin token" in result.stderr
+
+
+def test_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, store_url="postgresql://postgres@127.0.0.1:1/nothing")
+    result = cli(config, "set", "orders", "--mode", "shadow", "--reason", "r")
+    assert result.returncode == 2
+    assert "cannot open store postgresql://postgres@127.0.0.1:1/nothing" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_busy_port_fails_cleanly(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = tmp_path / "routes.toml"
+        config.write_text(config_text(store_url=f"sqlite:///{tmp_path}/r.db").replace(
+            'listen = "127.0.0.1:0"\naccess_log', f'listen = "127.0.0.1:{port}"\naccess_log'))
+        result = cli(config, "serve")
+    assert result.returncode == 2
+    assert "address already in use" in result.stderr.lower()
+    assert "Traceback" not in result.stderr

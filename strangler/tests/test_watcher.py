@@ -114,3 +114,45 @@ def test_without_a_subscription_the_watcher_polls_fast(tmp_path: Path) -> None:
                 await watcher.close()
 
     asyncio.run(scenario())
+
+
+def test_lost_redis_subscription_is_restored(tmp_path: Path) -> None:
+    """Kill the watcher's own Redis connection: it resubscribes and pub/sub works again."""
+    admin = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    url = f"sqlite:///{tmp_path}/r.db"
+    channel = f"strangler:routes:test:{tmp_path.name}"
+
+    async def scenario() -> None:
+        publisher = RedisPublisher(REDIS_URL, channel)
+        with open_store(url, make_table()) as replica_store, \
+                open_store(url, make_table(), on_commit=publisher) as cli_store:
+            proxy = Recorder()
+            watcher = Watcher(replica_store, proxy, redis_url=REDIS_URL, channel=channel, fast_poll=0.25,
+                              safety_poll=60)
+            await watcher.start()
+            try:
+                await _until(lambda: watcher.subscribed, 5.0)
+                ids = [c["id"] for c in admin.client_list() if c["name"] == watcher.client_name]
+                assert ids, "the watcher's connection is not visible in CLIENT LIST"
+                for client_id in ids:
+                    admin.client_kill_filter(_id=client_id)
+                await _until(lambda: not watcher.subscribed, 2.0)
+                # Meanwhile changes still arrive, by fast polling.
+                entry = await asyncio.to_thread(
+                    cli_store.set_state, "orders", RouteState(Mode.SHADOW), actor="a", reason="r"
+                )
+                await _until(lambda: proxy.applied[-1][1]["orders"].mode is Mode.SHADOW, 1.0)
+                assert proxy.applied[-1][0] - entry.at < 1.0
+                await _until(lambda: watcher.subscribed, 5.0)
+                pubsub_before = watcher.applied["pubsub"]
+                await asyncio.sleep(0.3)  # let the resubscribe's own refresh settle
+                await asyncio.to_thread(
+                    cli_store.set_state, "orders", RouteState(Mode.CANARY, 5), actor="a", reason="r"
+                )
+                await _until(lambda: proxy.applied[-1][1]["orders"].mode is Mode.CANARY, 1.0)
+                assert watcher.applied["pubsub"] == pubsub_before + 1
+            finally:
+                await watcher.close()
+                publisher.close()
+
+    asyncio.run(scenario())

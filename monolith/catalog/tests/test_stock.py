@@ -6,7 +6,7 @@ from django.db import connection
 
 from monolith.catalog import interface as catalog
 from monolith.catalog.models import StockLevel, StockReservation
-from monolith.kernel.errors import Conflict
+from monolith.kernel.errors import Conflict, ValidationFailed
 from monolith.kernel.money import Money
 
 
@@ -138,3 +138,11 @@ def test_concurrent_reservations_never_oversell():
     assert results.count("ok") == 5
     assert results.count("short") == 5
     assert _levels()[product.id] == (5, 5)
+
+
+@pytest.mark.parametrize(("sku", "name", "price"), [("", "Name", 1), ("x" * 65, "Name", 1), ("sku", "", 1),
+                                                    ("sku", "Name", 0)])
+def test_product_create_validates(db, sku, name, price):
+    with pytest.raises(ValidationFailed):
+        catalog.product_create(sku=sku, name=name, price=Money(price, "EUR"))
+    assert not StockLevel.objects.exists()

@@ -20,3 +20,5 @@ def processor_calls(monkeypatch):
     monkeypatch.setattr(FakeProcessor, "charge", counting_charge)
     monkeypatch.setattr(FakeProcessor, "refund", counting_refund)
     return calls
+
+
