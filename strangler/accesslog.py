@@ -73,7 +73,7 @@ class AccessLog:
             self._fast.flush()
 
     def write(
-        self, request_id: bytes, method: str, path: bytes, route: str, side: str, status: int,
+        self, request_id: bytes, method: str, path: bytes, route: str, side: str, target: str, status: int,
         duration: float, retries: int, fallback: bool, reason: str,
     ) -> None:
         fast = self._fast
@@ -83,7 +83,7 @@ class AccessLog:
         # names are checked by config; only the path needs escaping.
         line = (
             f'{{"request_id":"{request_id.decode()}","method":"{method}","path":{_json_str(path.decode("latin-1"))},'
-            f'"route":"{route}","side":"{side}","status":{status},"duration_ms":{duration * 1000:.3f},'
+            f'"route":"{route}","side":"{side}","target":"{target}","status":{status},"duration_ms":{duration * 1000:.3f},'
             f'"retries":{retries},"fallback":{"true" if fallback else "false"},"reason":"{reason}"}}'
         )
         if fast is not None and len(LOGGER.handlers) == 1 and LOGGER.isEnabledFor(logging.INFO):

@@ -20,7 +20,8 @@ from strangler.types import IDEMPOTENT_METHODS, MONOLITH, Decision, Side, Target
 from strangler.upstream import UpstreamConnection, UpstreamError, UpstreamPool
 
 if TYPE_CHECKING:
-    from strangler.server import ClientProtocol, ProxyServer
+    from strangler.downstream import ClientProtocol
+    from strangler.server import ProxyServer
 
 log = logging.getLogger("strangler.proxy")
 
@@ -393,6 +394,9 @@ class Exchange:
         conn, self.upstream = self.upstream, None
         if conn is not None:
             if self.body_done and conn.reusable():
+                transport = conn.transport
+                if not transport.is_reading():  # type: ignore[union-attr]
+                    transport.resume_reading()  # type: ignore[union-attr]  # paused for a slow client
                 conn.pool.release(conn)
             else:
                 conn.abort()
@@ -429,9 +433,11 @@ class Exchange:
     def _fail(self, error: UpstreamError, side: Side) -> None:
         if self.gone or self.client.transport.is_closing():
             return
-        if self.resp_started:  # mid-body: the only honest signal left is closing the connection
-            self.must_close = True
-            return
+        if self.resp_started:
+            if self.out_head is None:  # mid-body: the only honest signal left is closing the connection
+                self.must_close = True
+                return
+            self.out_head = None  # the upstream's head never left: an error can still replace it
         kind = error.kind
         retry_after = None
         if kind == "breaker":
@@ -460,9 +466,10 @@ class Exchange:
         status = self.resp_status if self.resp_started else 499
         server.metrics.observe(route.name, self.target, status, duration)
         if server.access_log.enabled:
+            target = self.target
             server.access_log.write(
-                self.request_id, self.method, self.url, route.name, self.target, status, duration,
-                self.retries, self.fallback, self.decision.reason,
+                self.request_id, self.method, self.url, route.name, "monolith" if target == MONOLITH else "service",
+                target, status, duration, self.retries, self.fallback, self.decision.reason,
             )
         if self.capture is not None and self.resp_done and not self.gone:
             server.shadow.submit(self)

@@ -55,9 +55,18 @@ def new_traceparent() -> bytes:
     return b"00-%032x-%016x-01" % (getrandbits(128) or 1, getrandbits(64) or 1)
 
 
+def new_trace_ids() -> tuple[bytes, bytes]:
+    """A fresh traceparent and a request id equal to its trace id, from one random draw."""
+    bits = getrandbits(192)
+    trace_id = b"%032x" % ((bits >> 64) or 1)
+    return b"00-" + trace_id + b"-%016x-01" % ((bits & 0xFFFFFFFFFFFFFFFF) or 1), trace_id
+
+
 def has_dot_segment(path: bytes) -> bool:
     """`/a/../b` would be routed by its prefix but resolved by the upstream: refuse it outright."""
-    return (b"." in path or b"%" in path) and _DOT_SEGMENT.search(path.split(b"?", 1)[0]) is not None
+    if b"/." not in path and b"%" not in path:
+        return False
+    return _DOT_SEGMENT.search(path.split(b"?", 1)[0]) is not None
 
 
 def chunk_header(size: int) -> bytes:

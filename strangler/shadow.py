@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from strangler.types import MONOLITH, Route
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from strangler.exchange import Exchange
     from strangler.server import ProxyServer
 
+log = logging.getLogger("strangler.shadow")
 MAX_BODY = 1024 * 1024
 MAX_NOISY_FIELDS = 1000
 _MISSING = "<missing>"
@@ -36,22 +39,76 @@ class Response:
         self.truncated = truncated
 
 
-class _Collector:
-    """A ResponseSink that keeps the (bounded) response in memory."""
+class Fetch:
+    """One buffered request to an upstream, driven by callbacks (a ResponseSink); the response is
+    kept up to MAX_BODY. `on_done(fetch)` runs once, with `response` or `error` set."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.done: asyncio.Future[UpstreamError | None] = loop.create_future()
+    __slots__ = ("pool", "payload", "head_request", "on_done", "conn", "status", "headers", "chunks", "size",
+                 "deadline", "response", "error", "finished", "connecting")
+
+    def __init__(self, pool: UpstreamPool, payload: bytes, head_request: bool,
+                 on_done: Callable[[Fetch], None]) -> None:
+        self.pool = pool
+        self.payload = payload
+        self.head_request = head_request
+        self.on_done = on_done
+        self.conn: UpstreamConnection | None = None
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
         self.size = 0
-        self.conn: UpstreamConnection | None = None
+        self.deadline = 0.0
+        self.response: Response | None = None
+        self.error: Exception | None = None
+        self.finished = False
+        self.connecting: asyncio.Task[UpstreamConnection] | None = None
 
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        conn = self.pool.get_idle()
+        if conn is not None:
+            self._send(conn, loop)
+            return
+        self.connecting = task = loop.create_task(self.pool.connect())  # keep a reference: tasks are weak
+        task.add_done_callback(lambda t: self._connected(t, loop))
+
+    def _connected(self, task: asyncio.Task[UpstreamConnection], loop: asyncio.AbstractEventLoop) -> None:
+        self.connecting = None
+        if task.cancelled():
+            self._done(UpstreamError("aborted", "mirror cancelled"))
+        elif task.exception() is not None:
+            self._done(task.exception())  # type: ignore[arg-type]
+        elif self.finished:
+            task.result().abort()
+        else:
+            self._send(task.result(), loop)
+
+    def _send(self, conn: UpstreamConnection, loop: asyncio.AbstractEventLoop) -> None:
+        self.conn = conn
+        conn.begin(self, self.head_request)
+        conn.transport.write(self.payload)  # type: ignore[union-attr]
+        self.deadline = loop.time() + self.pool.target.read_timeout
+
+    def expire(self, now: float) -> None:
+        if self.deadline and now >= self.deadline and not self.finished:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.conn is not None:
+            self.conn.abort()
+        self._done(UpstreamError("timeout", f"{self.pool.target.name} did not answer the mirror"))
+
+    def _done(self, error: Exception | None) -> None:
+        if not self.finished:
+            self.finished = True
+            self.error = error
+            self.on_done(self)
+
+    # -- ResponseSink -------------------------------------------------------------------------------
     def up_interim(self, status: int) -> None:
         pass
 
     def up_head(self, status: int, headers: list[tuple[bytes, bytes]], conn: UpstreamConnection) -> None:
-        self.status, self.headers, self.conn = status, headers, conn
+        self.status, self.headers = status, headers
 
     def up_body(self, data: bytes) -> None:
         if self.size <= MAX_BODY:
@@ -62,12 +119,18 @@ class _Collector:
         pass
 
     def up_complete(self) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+        conn = self.conn
+        if conn is not None:
+            if conn.reusable():
+                conn.pool.release(conn)
+            else:
+                conn.abort()
+        data = b"".join(self.chunks)
+        self.response = Response(self.status, self.headers, data[:MAX_BODY], self.size > MAX_BODY)
+        self._done(None)
 
     def up_lost(self, error: UpstreamError) -> None:
-        if not self.done.done():
-            self.done.set_result(error)
+        self._done(error)
 
     def up_pause_writing(self) -> None:
         pass
@@ -76,26 +139,18 @@ class _Collector:
         pass
 
 
-async def fetch(pool: UpstreamPool, head: bytes, body: bytes, *, head_request: bool = False) -> Response:
-    """Send one buffered request on a pooled connection and read the whole (bounded) response."""
-    loop = asyncio.get_running_loop()
-    conn = pool.get_idle() or await pool.connect()
-    sink = _Collector(loop)
-    conn.begin(sink, head_request)
-    conn.transport.write(head + body)  # type: ignore[union-attr]
-    try:
-        error = await asyncio.wait_for(sink.done, pool.target.read_timeout)
-    except TimeoutError:
-        conn.abort()
-        raise UpstreamError("timeout", f"{pool.target.name} did not answer the mirror") from None
-    if error is not None:
-        raise error
-    if conn.reusable():
-        pool.release(conn)
-    else:
-        conn.abort()
-    data = b"".join(sink.chunks)
-    return Response(sink.status, sink.headers, data[:MAX_BODY], sink.size > MAX_BODY)
+class MirrorJob:
+    """The mirror to the service and, for a noise sample, the replay to the monolith."""
+
+    __slots__ = ("route", "path", "primary", "service", "replay", "waiting")
+
+    def __init__(self, route: Route, path: bytes, primary: Response) -> None:
+        self.route = route
+        self.path = path
+        self.primary = primary
+        self.service: Fetch | None = None
+        self.replay: Fetch | None = None
+        self.waiting = 0
 
 
 class RouteReport:
@@ -114,12 +169,31 @@ class RouteReport:
 
 
 class Shadower:
+    """Mirrors are best effort: bounded in number, and shed first when the proxy's core is busy.
+
+    A mirror costs about half a proxied request, so mirroring everything on a saturated proxy
+    would slow every client down. The server reports its CPU utilisation every sweep tick; above
+    SHED_ABOVE the share of mirrors dropped rises, below SHED_BELOW it falls again.
+    """
+
+    SHED_ABOVE = 0.85
+    SHED_BELOW = 0.6
+    SHED_STEP = 0.25
+    SHED_MAX = 0.95
+
     def __init__(self, server: ProxyServer, concurrency: int) -> None:
         self.server = server
         self.concurrency = concurrency
-        self.inflight = 0
+        self.inflight: set[Fetch] = set()
+        self.jobs = 0
+        self.shed = 0.0  # share of mirrors dropped because the proxy is saturated
         self.reports: dict[str, RouteReport] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
+
+    def adjust(self, utilisation: float) -> None:
+        if utilisation > self.SHED_ABOVE:
+            self.shed = min(self.SHED_MAX, self.shed + self.SHED_STEP)
+        elif utilisation < self.SHED_BELOW:
+            self.shed = max(0.0, self.shed - self.SHED_STEP)
 
     def _report(self, route: Route) -> RouteReport:
         report = self.reports.get(route.name)
@@ -130,56 +204,62 @@ class Shadower:
     def submit(self, ex: Exchange) -> None:
         """Called when the monolith's answer reached the client; never blocks it."""
         route = ex.decision.route
-        report = self._report(route)
-        if self.inflight >= self.concurrency or not ex.retained or not ex.body_done or route.service is None:
-            report.dropped += 1
+        service = route.service
+        if (self.jobs >= self.concurrency or not ex.retained or not ex.body_done or service is None
+                or (self.shed and random.random() < self.shed)):
+            self._report(route).dropped += 1
             self.server.metrics.shadow[(route.name, "dropped")] += 1
             return
+        server = self.server
         primary = Response(ex.resp_status, ex.cap_headers, b"".join(ex.capture or ()), ex.cap_bytes > MAX_BODY)
         body = b"".join(ex.body_buf)
         head = ex.head_common + b"Content-Length: %d\r\n" % len(body)
         if not ex.has_host:
-            head += self.server.host_headers[route.service]
+            head += server.host_headers[service]
         mirror_head = head + b"X-Strangler-Shadow: 1\r\n"
         if not ex.idempotent:
             mirror_head += route.shadow.dry_run_header.encode() + b": 1\r\n"  # type: ignore[union-attr]
-        self.inflight += 1
-        task = self.server.loop.create_task(self._mirror(ex, route, primary, head, mirror_head, body))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        job = MirrorJob(route, ex.url, primary)
+        job.service = Fetch(server.pools[service], mirror_head + server.target_headers[service] + b"\r\n" + body,
+                            ex.head_request, lambda f: self._fetched(job, f))
+        fetches = [job.service]
+        if ex.idempotent and route.shadow.noise_sample and random.random() < route.shadow.noise_sample:
+            job.replay = Fetch(server.pools[MONOLITH], head + server.target_headers[MONOLITH] + b"\r\n" + body,
+                               ex.head_request, lambda f: self._fetched(job, f))
+            fetches.append(job.replay)
+        job.waiting = len(fetches)
+        self.jobs += 1
+        for fetch in fetches:
+            self.inflight.add(fetch)
+            fetch.start(server.loop)
 
-    async def _mirror(
-        self, ex: Exchange, route: Route, primary: Response, head: bytes, mirror_head: bytes, body: bytes
-    ) -> None:
-        server = self.server
+    def _fetched(self, job: MirrorJob, fetch: Fetch) -> None:
+        self.inflight.discard(fetch)
+        job.waiting -= 1
+        if job.waiting == 0:
+            self.jobs -= 1
+            try:
+                self._record(job)
+            except Exception:  # a comparison bug must never hurt the proxy
+                log.exception("shadow comparison failed")
+
+    def _record(self, job: MirrorJob) -> None:
+        route, primary = job.route, job.primary
         report = self._report(route)
-        try:
-            service_pool = server.pools[route.service]  # type: ignore[index]
-            jobs = [fetch(service_pool, mirror_head + server.target_headers[route.service] + b"\r\n", body,  # type: ignore[index]
-                          head_request=ex.head_request)]
-            replay = ex.idempotent and random.random() < route.shadow.noise_sample
-            if replay:
-                jobs.append(fetch(server.pools[MONOLITH], head + server.target_headers[MONOLITH] + b"\r\n", body,
-                                  head_request=ex.head_request))
-            results = await asyncio.gather(*jobs, return_exceptions=True)
-        except Exception:  # noqa: BLE001 - a mirror must never hurt the proxy
-            results = [UpstreamError("lost", "mirror failed")]
-        finally:
-            self.inflight -= 1
-        service = results[0]
-        if len(results) > 1 and isinstance(results[1], Response):
-            report.noisy.update(list(compare(primary, results[1], route)))
+        if job.replay is not None and job.replay.response is not None:
+            report.noisy.update(compare(primary, job.replay.response, route))
             if len(report.noisy) > MAX_NOISY_FIELDS:
-                report.noisy = set(list(report.noisy)[:MAX_NOISY_FIELDS])
-        metrics = server.metrics.shadow
+                report.noisy = set(sorted(report.noisy)[:MAX_NOISY_FIELDS])
+        metrics = self.server.metrics.shadow
         report.compared += 1
         metrics[(route.name, "compared")] += 1
-        if not isinstance(service, Response):
+        service = job.service.response if job.service is not None else None
+        if service is None:
             report.errors += 1
             report.diffs += 1
             metrics[(route.name, "diffs")] += 1
-            report.samples.append({"path": ex.url.decode("latin-1"), "field": "error",
-                                   "monolith": primary.status, "service": str(service)})
+            report.samples.append({"path": job.path.decode("latin-1"), "field": "error", "monolith": primary.status,
+                                   "service": str(job.service.error if job.service is not None else "")})
             return
         diffs = compare(primary, service, route)
         if not diffs:
@@ -191,18 +271,21 @@ class Shadower:
             return
         report.diffs += 1
         metrics[(route.name, "diffs")] += 1
-        path = ex.url.decode("latin-1")
+        path = job.path.decode("latin-1")
         for field, (mono, svc) in list(real.items())[:5]:
             report.samples.append({"path": path, "field": field, "monolith": mono, "service": svc})
+
+    def check(self, now: float) -> None:
+        """From the server's sweep: mirrors past their read timeout are abandoned."""
+        for fetch in list(self.inflight):
+            fetch.expire(now)
 
     def report(self) -> dict[str, dict[str, Any]]:
         return {name: r.as_dict() for name, r in self.reports.items()}
 
     async def close(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        for fetch in list(self.inflight):
+            fetch.abort()
 
 
 def compare(a: Response, b: Response, route: Route) -> dict[str, tuple[Any, Any]]:

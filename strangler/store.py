@@ -141,7 +141,7 @@ class Store:
         """The file's mode/weight is the initial state of a route; afterwards the store wins."""
         now = time.time()
         with self._backend.write(self._connection()) as cur:
-            cur.execute(self._sql("SELECT route FROM route_state"))
+            cur.execute(self._sql("SELECT route FROM strangler_route_state"))
             known = {row[0] for row in cur.fetchall()}
             missing = [r for r in self.table.routes if r.name not in known]
             if not missing:
@@ -150,7 +150,7 @@ class Store:
             for route in missing:
                 cur.execute(
                     self._sql(
-                        "INSERT INTO route_state (route, mode, weight, version, updated_at) VALUES (?, ?, ?, ?, ?)"
+                        "INSERT INTO strangler_route_state (route, mode, weight, version, updated_at) VALUES (?, ?, ?, ?, ?)"
                     ),
                     (route.name, route.state.mode.value, route.state.weight, version, now),
                 )
@@ -170,7 +170,7 @@ class Store:
         with self._lock, self._backend.read(self._connection()) as cur:
             cur.execute("SELECT version FROM strangler_meta WHERE id = 1")
             version = int(cur.fetchone()[0])
-            cur.execute("SELECT route, mode, weight FROM route_state")
+            cur.execute("SELECT route, mode, weight FROM strangler_route_state")
             states = {
                 name: RouteState(Mode(mode), int(weight))
                 for name, mode, weight in cur.fetchall()
@@ -185,10 +185,10 @@ class Store:
         cols = "id, at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes"
         with self._lock, self._backend.read(self._connection()) as cur:
             if route is None:
-                cur.execute(self._sql(f"SELECT {cols} FROM audit ORDER BY id DESC LIMIT ?"), (int(limit),))
+                cur.execute(self._sql(f"SELECT {cols} FROM strangler_audit ORDER BY id DESC LIMIT ?"), (int(limit),))
             else:
                 cur.execute(
-                    self._sql(f"SELECT {cols} FROM audit WHERE route = ? ORDER BY id DESC LIMIT ?"),
+                    self._sql(f"SELECT {cols} FROM strangler_audit WHERE route = ? ORDER BY id DESC LIMIT ?"),
                     (route, int(limit)),
                 )
             return [_entry(row) for row in cur.fetchall()]
@@ -208,28 +208,33 @@ class Store:
         state = RouteState(Mode(state.mode), state.weight)
         validate_state(target, state)
         actor, reason = _required("actor", actor), _required("reason", reason)
-        return self._write(target, state, actor, reason, guard or self.guard, undoes=None)
+        return self._write(target, lambda cur: (state, None), actor, reason, guard or self.guard)
 
     def rollback(self, route: str, *, actor: str, reason: str, guard: Guard | None = None) -> AuditEntry:
-        """Undo the latest change of ``route`` not undone yet (repeat to walk further back)."""
+        """Undo the latest change of ``route`` not undone yet (repeat to walk further back).
+
+        The change to undo is chosen inside the write transaction, so a concurrent flip or
+        rollback from another process cannot make it undo the wrong entry."""
         target = self._route(route)
         actor, reason = _required("actor", actor), _required("reason", reason)
-        with self._lock:
-            undo = self._undo_candidate(route)
-        if undo is None or undo.from_state is None:
-            raise NothingToRollBack(f"route {route!r} has no change to roll back")
-        return self._write(target, undo.from_state, actor, reason, guard or self.guard, undoes=undo.id)
 
-    def _undo_candidate(self, route: str) -> AuditEntry | None:
-        with self._backend.read(self._connection()) as cur:
-            cur.execute(
-                self._sql(
-                    "SELECT id, at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes "
-                    "FROM audit WHERE route = ? ORDER BY id DESC"
-                ),
-                (route,),
-            )
-            rows = [_entry(row) for row in cur.fetchall()]
+        def choose(cur: Any) -> tuple[RouteState, int | None]:
+            undo = self._undo_candidate(cur, route)
+            if undo is None or undo.from_state is None:
+                raise NothingToRollBack(f"route {route!r} has no change to roll back")
+            return undo.from_state, undo.id
+
+        return self._write(target, choose, actor, reason, guard or self.guard)
+
+    def _undo_candidate(self, cur: Any, route: str) -> AuditEntry | None:
+        cur.execute(
+            self._sql(
+                "SELECT id, at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes "
+                "FROM strangler_audit WHERE route = ? ORDER BY id DESC"
+            ),
+            (route,),
+        )
+        rows = [_entry(row) for row in cur.fetchall()]
         undone = {e.undoes for e in rows if e.undoes is not None}
         for entry in rows:
             if entry.undoes is None and entry.id not in undone:
@@ -239,30 +244,26 @@ class Store:
     def _write(
         self,
         route: Route,
-        state: RouteState,
+        choose: Callable[[Any], tuple[RouteState, int | None]],
         actor: str,
         reason: str,
         guard: Guard | None,
-        *,
-        undoes: int | None,
     ) -> AuditEntry:
-        now = time.time()
+        """One transaction under the store-wide write lock: read the current state, choose the
+        new one, ask the guard, bump the version, write state and audit row."""
         with self._lock:
             with self._backend.write(self._connection()) as cur:
-                cur.execute(self._sql("SELECT mode, weight FROM route_state WHERE route = ?"), (route.name,))
+                now = time.time()
+                cur.execute(self._sql("SELECT mode, weight FROM strangler_route_state WHERE route = ?"), (route.name,))
                 row = cur.fetchone()
                 current = RouteState(Mode(row[0]), int(row[1])) if row else route.state
-                if undoes is not None:
-                    # A concurrent writer may have undone it first; re-check inside the write lock.
-                    cur.execute(self._sql("SELECT COUNT(*) FROM audit WHERE undoes = ?"), (undoes,))
-                    if cur.fetchone()[0]:
-                        raise NothingToRollBack(f"change {undoes} of route {route.name!r} was just rolled back")
+                state, undoes = choose(cur)
                 if guard is not None:
                     guard(route, current, state)
                 version = self._bump(cur)
                 cur.execute(
                     self._sql(
-                        "INSERT INTO route_state (route, mode, weight, version, updated_at) VALUES (?, ?, ?, ?, ?) "
+                        "INSERT INTO strangler_route_state (route, mode, weight, version, updated_at) VALUES (?, ?, ?, ?, ?) "
                         "ON CONFLICT (route) DO UPDATE SET mode = excluded.mode, weight = excluded.weight, "
                         "version = excluded.version, updated_at = excluded.updated_at"
                     ),
@@ -291,7 +292,7 @@ class Store:
     ) -> AuditEntry:
         cur.execute(
             self._sql(
-                "INSERT INTO audit (at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes) "
+                "INSERT INTO strangler_audit (at, actor, route, from_mode, from_weight, to_mode, to_weight, reason, undoes) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
             ),
             (

@@ -17,14 +17,14 @@ CREATE TABLE IF NOT EXISTS strangler_meta (
     id INTEGER PRIMARY KEY,
     version BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS route_state (
+CREATE TABLE IF NOT EXISTS strangler_route_state (
     route TEXT PRIMARY KEY,
     mode TEXT NOT NULL,
     weight INTEGER NOT NULL,
     version BIGINT NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
 );
-CREATE TABLE IF NOT EXISTS audit (
+CREATE TABLE IF NOT EXISTS strangler_audit (
     id {serial} PRIMARY KEY,
     at DOUBLE PRECISION NOT NULL,
     actor TEXT NOT NULL,
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS audit (
     reason TEXT NOT NULL,
     undoes BIGINT
 );
-CREATE INDEX IF NOT EXISTS audit_route_id ON audit (route, id);
+CREATE INDEX IF NOT EXISTS strangler_audit_route_id ON strangler_audit (route, id);
 """
 _META_ROW = "INSERT INTO strangler_meta (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING"
 
@@ -136,7 +136,7 @@ class Postgres(Backend):
             cur.execute("SELECT pg_advisory_xact_lock(7345001)")
             # DDL (even IF NOT EXISTS) locks tables that running writers use and can deadlock
             # with them: only run it when the schema is not there yet.
-            cur.execute("SELECT to_regclass('strangler_meta'), to_regclass('route_state'), to_regclass('audit')")
+            cur.execute("SELECT to_regclass('strangler_meta'), to_regclass('strangler_route_state'), to_regclass('strangler_audit')")
             if None in cur.fetchone():
                 for statement in self.statements():
                     cur.execute(statement)

@@ -1,6 +1,7 @@
 """A tiny keep-alive HTTP/1.1 upstream that answers {"side": <name>} (run as a process by tests).
 
 Usage: python side_upstream.py NAME [PORT]; prints "upstream ready port=N" once listening.
+Paths containing /slow are answered after one second.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ class SideProtocol(asyncio.Protocol):
                 return
             self.buffer = self.buffer[end + 4 + length :]
             assert self.transport is not None
-            self.transport.write(self.response)
+            if b"/slow" in head.split(b"\r\n", 1)[0]:  # answer after a second: a request in flight
+                asyncio.get_running_loop().call_later(1.0, self.transport.write, self.response)
+            else:
+                self.transport.write(self.response)
 
 
 async def main(name: str, port: int) -> None:

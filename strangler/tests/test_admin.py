@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -237,3 +238,30 @@ def test_raw_requests_get_an_answer_and_a_close(stack: Stack, raw: bytes, status
             data += chunk
     assert data.startswith(f"HTTP/1.1 {status} ".encode())
     assert b"\r\nConnection: close\r\n" in data
+
+
+def test_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
+    monolith = start_upstream("monolith", tmp_path / "monolith.log")
+    config = write_config(tmp_path, store_url=f"sqlite:///{tmp_path}/routes.db",
+                          monolith_port=monolith.ports["port"])
+    proxy = start_proxy(config, tmp_path / "proxy.log")
+    try:
+        conns = []
+        for i in range(8):
+            conn = http.client.HTTPConnection("127.0.0.1", proxy.ports["proxy"], timeout=10)
+            conn.request("GET", f"/api/orders/slow/{i}")
+            conns.append(conn)
+        time.sleep(0.3)  # the requests are at the upstream now
+        proxy.popen.send_signal(signal.SIGTERM)
+        for conn in conns:
+            response = conn.getresponse()
+            assert response.status == 200
+            assert json.loads(response.read()) == {"side": "monolith"}
+            conn.close()
+        assert proxy.popen.wait(10) == 0
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", proxy.ports["proxy"]), timeout=2).close()
+        assert "stopping: closing the admin API, then draining the proxy" in proxy.log_text()
+    finally:
+        proxy.stop()
+        monolith.stop()

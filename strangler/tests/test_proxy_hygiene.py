@@ -50,6 +50,14 @@ def test_forwarded_headers_replace_client_claims(proxy):
     assert header_value(h, "forwarded") == []
 
 
+def test_headers_with_underscores_are_dropped(proxy):
+    # WSGI maps both X-Forwarded_For and X-Forwarded-For to HTTP_X_FORWARDED_FOR: never let one through.
+    _, body = proxy.json("GET", "/echo", headers={"X-Forwarded_For": "6.6.6.6", "X_User": "u", "X-Ok": "1"})
+    names = [k.lower() for k, _ in body["headers"]]
+    assert "x-forwarded_for" not in names and "x_user" not in names and "x-ok" in names
+    assert header_value(body["headers"], "x-forwarded-for") == ["127.0.0.1"]
+
+
 def test_request_id_kept_when_valid_and_replaced_when_not(proxy):
     _, headers, data = proxy.request("GET", "/echo", headers={"X-Request-ID": "abc-123.DEF_4"})
     assert b'["X-Request-ID", "abc-123.DEF_4"]' in data
@@ -131,3 +139,24 @@ def test_connection_close_honoured(proxy):
     response, closed = raw_exchange(proxy.port, b"GET /bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert response.startswith(b"HTTP/1.1 200 ") and closed
     assert b"Connection: close" in response
+
+
+def test_upgrade_request_is_served_as_plain_http(proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        sock.sendall(b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                     b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+        data = b""
+        while not data.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 ")
+        names = [k.lower() for k, _ in __import__("json").loads(data.partition(b"\r\n\r\n")[2])["headers"]]
+        assert "upgrade" not in names and "http2-settings" not in names and "connection" not in names
+        sock.sendall(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while not data.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 ") and b'"path": "/again"' in data

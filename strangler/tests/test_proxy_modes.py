@@ -28,6 +28,9 @@ def test_service_mode_and_segment_boundary(make_proxy):
     assert proxy.json("GET", "/api/v1/payments/42")[1]["upstream"] == "service"
     assert proxy.json("GET", "/api/v1/payments")[1]["upstream"] == "service"
     assert proxy.json("GET", "/api/v1/payments?x=1")[1]["upstream"] == "service"
+    # Percent-encoding does not route around a prefix: the upstream decodes it the same way.
+    assert proxy.json("GET", "/api/v1/%70ayments/1")[1]["upstream"] == "service"
+    assert proxy.json("GET", "/api%2Fv1/payments/1")[1]["upstream"] == "service"
     # Same characters, different segment: not the payments route.
     assert proxy.json("GET", "/api/v1/paymentsXYZ")[1]["upstream"] == "monolith"
 

@@ -104,3 +104,21 @@ def test_mirror_does_not_delay_the_client_and_drops_when_saturated(make_proxy, u
         assert proxy.json("GET", "/api/v1/payments/x")[0] == 200
     report = _wait_report(proxy, "payments", "dropped", 3)
     assert report["compared"] == 0
+
+
+def test_mirrors_are_shed_while_the_proxy_is_saturated(make_proxy, upstreams):
+    proxy = _shadow_proxy(make_proxy, upstreams, noise_sample=0.0)
+    shadower = proxy.server.shadow
+    for _ in range(10):
+        proxy.call(lambda: shadower.adjust(1.0))  # the sweep saw a saturated core
+    assert shadower.shed == shadower.SHED_MAX
+    for _ in range(20):
+        assert proxy.json("GET", "/api/v1/payments/busy")[0] == 200
+    report = _wait_report(proxy, "payments", "dropped", 10)
+    assert report["dropped"] + report["compared"] <= 20
+    for _ in range(10):
+        proxy.call(lambda: shadower.adjust(0.1))  # idle again: everything is mirrored
+    assert shadower.shed == 0.0
+    before = report["compared"]
+    assert proxy.json("GET", "/api/v1/payments/calm")[0] == 200
+    _wait_report(proxy, "payments", "compared", before + 1)

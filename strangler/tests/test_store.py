@@ -221,3 +221,30 @@ def test_postgres_connection_lost_is_replaced() -> None:
         assert s.version() == version  # reconnected
         s.set_state("orders", RouteState(Mode.SHADOW), actor="a", reason="after reconnect")
         assert s.states()["orders"] == RouteState(Mode.SHADOW)
+
+
+def _rollbacker(url: str, count: int) -> None:
+    with open_store(url, make_table()) as s:
+        for _ in range(count):
+            try:
+                s.rollback("orders", actor="r", reason="undo")
+            except NothingToRollBack:
+                return
+
+
+def test_concurrent_rollbacks_undo_each_change_once(store_url: str) -> None:
+    with open_store(store_url, make_table()) as s:
+        for i in range(12):
+            s.set_state("orders", RouteState(Mode.CANARY, i + 1), actor="w", reason=f"{i}")
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_rollbacker, args=(store_url, 10)) for _ in range(3)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(60)
+        assert p.exitcode == 0
+    with open_store(store_url, make_table()) as s:
+        undos = [e for e in s.history("orders", limit=1000) if e.undoes is not None]
+        assert len(undos) == 12
+        assert len({e.undoes for e in undos}) == 12
+        assert s.states()["orders"] == RouteState(Mode.MONOLITH)

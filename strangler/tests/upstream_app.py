@@ -3,6 +3,7 @@
 It echoes what it received as JSON and can be told (by query string) to misbehave:
   status=N       answer with status N          sleep=S    wait S seconds before answering
   drop=1         close the connection without answering (a failure before any response byte)
+  body_sleep=S   send the head and 5 body bytes, then wait S seconds before the rest
   nonce=1        add a random `request_nonce` field       amount=N   an `amount` field
   svc_X=...      X=... on the service only          dry=1      echo X-Dry-Run as `dry_run`
   size=N         /download: N bytes of body (chunked=1 for chunked framing)
@@ -136,6 +137,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if "body_sleep" in q:
+            self.wfile.write(body[:5])
+            self.wfile.flush()
+            time.sleep(float(q["body_sleep"]))
+            body = body[5:]
         self.wfile.write(body)
 
     def _download(self, size: int, chunked: bool) -> None:

@@ -1,0 +1,69 @@
+"""One structured JSON line per request on the `strangler.access` logger."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from strangler.accesslog import BufferedLineHandler
+from strangler.tests.conftest import base_config, free_port
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_one_json_line_per_request(make_proxy):
+    logger = logging.getLogger("strangler.access")
+    handler = Collect()
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        proxy = make_proxy(service=free_port(), mode="service")
+        proxy.request("GET", "/api/v1/payments/7?q=\"x\"", headers={"X-Request-ID": "req-1"})
+        proxy.request("GET", "/other")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    first, second = (json.loads(line) for line in handler.lines)
+    assert first == {
+        "request_id": "req-1", "method": "GET", "path": '/api/v1/payments/7?q="x"', "route": "payments",
+        "side": "monolith", "target": "monolith", "status": 200, "duration_ms": first["duration_ms"], "retries": 2,
+        "fallback": True, "reason": "mode",
+    }
+    assert first["duration_ms"] > 0
+    assert (second["route"], second["status"], second["fallback"]) == ("DEFAULT", 200, False)
+
+
+def test_access_log_can_be_disabled(make_proxy, upstreams):
+    logger = logging.getLogger("strangler.access")
+    handler = Collect()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        cfg = base_config(upstreams["monolith"], upstreams["service"])
+        cfg["proxy"]["access_log"] = False
+        proxy = make_proxy(cfg)
+        assert proxy.request("GET", "/x")[0] == 200
+    finally:
+        logger.removeHandler(handler)
+    assert handler.lines == []
+
+
+def test_buffered_handler_batches_lines():
+    stream = io.StringIO()
+    handler = BufferedLineHandler(stream, max_bytes=50)
+    handler.append('{"a":1}')
+    assert stream.getvalue() == ""
+    handler.append("x" * 60)  # over the buffer size: written out
+    assert stream.getvalue() == '{"a":1}\n' + "x" * 60 + "\n"
+    handler.append("tail")
+    handler.flush()
+    assert stream.getvalue().endswith("tail\n")
