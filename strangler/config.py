@@ -54,6 +54,7 @@ class ProxyConfig:
     table: RouteTable
     access_log: bool = True
     shadow_concurrency: int = 32  # mirrors in flight; more are dropped and counted
+    shadow_shed: bool = True  # drop most mirrors while the proxy's core is saturated
     retry_buffer_bytes: int = 64 * 1024  # request bodies up to this size are kept for a retry
 
 
@@ -72,7 +73,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     _keys(data, "top level", {"proxy", "admin", "store", "targets", "routes"})
     proxy = _table(data, "proxy", "proxy")
     _keys(proxy, "[proxy]", {"listen", "override_secret_env", "limits", "access_log", "shadow_concurrency",
-                             "retry_buffer_bytes"})
+                             "shadow_shed", "retry_buffer_bytes"})
     admin = _table(data, "admin", "admin")
     _keys(admin, "[admin]", {"listen", "token_env"})
     store = _table(data, "store", "store")
@@ -102,6 +103,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         table=RouteTable(routes=routes, targets=targets),
         access_log=_bool(proxy.get("access_log", True), "[proxy] access_log"),
         shadow_concurrency=_int(proxy.get("shadow_concurrency", 32), "[proxy] shadow_concurrency", 0),
+        shadow_shed=_bool(proxy.get("shadow_shed", True), "[proxy] shadow_shed"),
         retry_buffer_bytes=_int(proxy.get("retry_buffer_bytes", 64 * 1024), "[proxy] retry_buffer_bytes", 0),
     )
 

@@ -43,6 +43,7 @@ _SPECIAL = {
     b"x-strangler-override": _OVERRIDE, b"expect": _EXPECT,
 }
 _PAUSE_PIPELINE, _PAUSE_BODY, _PAUSE_UPSTREAM = 1, 2, 4
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")}
 _READ_SLACK = 256 * 1024  # one socket read may hold the previous body's tail plus the next head
 
 
@@ -56,7 +57,7 @@ class Refused(Exception):
 class ClientProtocol(asyncio.Protocol):
     __slots__ = (
         "server", "limits", "parser", "transport", "client_ip", "client_ip_b", "active", "queue",
-        "parsing", "pause_mask", "write_paused", "closing", "last_io", "refusal", "in_head",
+        "parsing", "pause_mask", "write_paused", "closing", "last_io", "refusal", "in_head", "head_started",
         "head_pending", "url", "headers", "hmap", "hbytes", "nheaders", "content_length", "te",
         "conn_tokens", "host", "rid", "traceparent", "tracestate", "expect", "body_count", "counted",
     )
@@ -75,6 +76,7 @@ class ClientProtocol(asyncio.Protocol):
         self.write_paused = False
         self.closing = False
         self.last_io = 0.0  # loop time of the last read or finished response, for the keep-alive sweep
+        self.head_started = 0.0  # loop time the current request head began arriving; 0 when none is
         self.refusal: bytes | None = None
         self.counted = False
         self.in_head = True
@@ -129,7 +131,9 @@ class ClientProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing or self.refusal is not None:
             return  # draining after a refusal, or shutting down
-        self.last_io = self.server.loop.time()
+        self.last_io = now = self.server.loop.time()
+        if self.in_head and not self.head_started:
+            self.head_started = now
         try:
             self.parser.feed_data(data)
         except Refused as exc:  # raised outside parser callbacks
@@ -230,10 +234,9 @@ class ClientProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.head_pending = 0
-        try:
-            self._start_exchange()
-        finally:
-            self._reset()
+        self.head_started = 0.0
+        self._start_exchange()  # a refusal raises and leaves the request's fields for the log line
+        self._reset()
 
     def on_body(self, body: bytes) -> None:
         self.body_count += len(body)
@@ -255,10 +258,15 @@ class ClientProtocol(asyncio.Protocol):
         parser = self.parser
         limits = self.limits
         method_b = parser.get_method()
-        version = parser.get_http_version()
-        if version != "1.1" and version != "1.0":
-            raise Refused(505, "http_version_not_supported", f"HTTP/{version} is not supported")
-        version_10 = version == "1.0"
+        keep_alive = parser.should_keep_alive()
+        tokens = self.conn_tokens
+        if keep_alive and not (tokens and b"keep-alive" in tokens):
+            version_10 = False  # only HTTP/1.1+ keeps alive without asking: skip the costly version getter
+        else:
+            version = parser.get_http_version()
+            if version != "1.1" and version != "1.0":
+                raise Refused(505, "http_version_not_supported", f"HTTP/{version} is not supported")
+            version_10 = version == "1.0"
         url = self.url
         te = self.te
         if te is not None:
@@ -281,7 +289,7 @@ class ClientProtocol(asyncio.Protocol):
         if not url.startswith(b"/"):
             if not (url == b"*" and method_b == b"OPTIONS"):
                 raise Refused(400, "bad_target", "only origin-form request targets are accepted")
-        if has_dot_segment(url):
+        if (b"/." in url or b"%" in url) and has_dot_segment(url):
             raise Refused(400, "bad_path", "dot segments are not allowed in the path")
         if self.host is None and not version_10:
             raise Refused(400, "missing_host", "HTTP/1.1 requests need a Host header")
@@ -295,7 +303,7 @@ class ClientProtocol(asyncio.Protocol):
                     hmap.pop(name, None)
 
         server = self.server
-        method = method_b.decode("ascii")
+        method = _METHODS.get(method_b) or method_b.decode("ascii")
         q = url.find(b"?")
         path = (url if q < 0 else url[:q]).decode("latin-1")
         if "%" in path:
@@ -332,9 +340,9 @@ class ClientProtocol(asyncio.Protocol):
         if tracestate is not None:
             lines.append(b"tracestate: " + tracestate)
         lines.append(b"")
-        keep_alive = parser.should_keep_alive() and not server.closing
+        keep_alive = keep_alive and not server.closing
         ex = Exchange(
-            server, self, decision, method_b, url, b"\r\n".join(lines),
+            server, self, decision, method, method_b, url, b"\r\n".join(lines),
             has_host=self.host is not None, version_10=version_10, keep_alive=keep_alive,
             request_id=rid, expect=self.expect, body_mode=body_mode,
             content_length=self.content_length if body_mode == BODY_LENGTH else 0,
@@ -379,24 +387,35 @@ class ClientProtocol(asyncio.Protocol):
         active = self.active
         if active is not None:
             active.check_timeout(now)
-        elif not self.closing and now - self.last_io > self.limits.keepalive_timeout:
+        if self.closing or self.refusal is not None:
+            return
+        if self.head_started and now - self.head_started > self.limits.header_timeout:
+            self._refuse(408, "request_timeout", "request head not received in time")
+        elif active is None and now - self.last_io > self.limits.keepalive_timeout:
             self.closing = True
             self.transport.close()
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         """Answer a protocol violation and close; after any response still being produced."""
-        self.server.metrics.refused[status] += 1
+        server = self.server
+        server.metrics.refused[status] += 1
+        if server.access_log.enabled:
+            method = self.parser.get_method() if self.url else b"-"
+            server.access_log.write(b"-", method.decode("latin-1"), self.url[:512], "-", "-", "-", status, 0.0,
+                                    0, False, code)
         self.refusal = error_response(status, code, message, close=True)
         self.queue.clear()
         parsing, self.parsing = self.parsing, None
         active = self.active
-        if active is not None and parsing is active:
-            active.cancel()  # its request is the broken one
-            if active.resp_started:
+        if active is not None and parsing is active:  # the exchange being served sent the broken request
+            if active.resp_started:  # its answer is under way: no clean way to say more than a reset
                 self.closing = True
+                self.refusal = None
+                active.cancel()
                 self.transport.abort()
                 return
-            self.active = None
+            self.active = None  # detached first, so its end does not look like a finished exchange
+            active.cancel()
         self.pause(_PAUSE_PIPELINE)
         if self.active is None:
             self._send_refusal()

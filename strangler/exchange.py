@@ -2,7 +2,8 @@
 
 Bodies never pass through queues: request chunks are written to the upstream transport from the
 client parser's callback, response chunks to the client transport from the upstream parser's
-callback. The coroutine only waits for "this attempt finished" and runs the retry policy.
+callback. The first attempt on a pooled connection needs no task at all; a coroutine is started
+only to connect, back off, retry or fall back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from strangler.breaker import CircuitBreaker
+from strangler.diff import MAX_BODY as SHADOW_CAPTURE  # the primary's answer is kept this far for comparison
 from strangler.http1 import LAST_CHUNK, chunk_header, error_response, status_line
 from strangler.types import IDEMPOTENT_METHODS, MONOLITH, Decision, Side, Target
 from strangler.upstream import UpstreamConnection, UpstreamError, UpstreamPool
@@ -27,7 +29,6 @@ log = logging.getLogger("strangler.proxy")
 
 BODY_NONE, BODY_LENGTH, BODY_CHUNKED = 0, 1, 2
 REROUTE_STATUS = frozenset({502, 503, 504})  # an upstream saying "not me, not now": safe to try elsewhere
-SHADOW_CAPTURE = 1024 * 1024
 _BREAKER_OPEN = UpstreamError("breaker", "circuit breaker open")
 _ABORTED = UpstreamError("aborted", "client went away")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -50,6 +51,7 @@ class Exchange:
         server: ProxyServer,
         client: ClientProtocol,
         decision: Decision,
+        method: str,
         method_b: bytes,
         url: bytes,
         head_common: bytes,
@@ -66,7 +68,7 @@ class Exchange:
         self.client = client
         self.decision = decision
         self.method_b = method_b
-        self.method = method = method_b.decode("ascii")
+        self.method = method
         self.url = url
         self.head_common = head_common
         self.has_host = has_host
@@ -83,7 +85,8 @@ class Exchange:
         self.body_done = body_mode == BODY_NONE
         self.retained = True  # body_buf still holds every byte received: the request can be replayed
         self.retain_limit = server.config.retry_buffer_bytes
-        if decision.mirror:
+        mirror = decision.mirror and server.shadow.admit(decision.route)
+        if mirror:
             self.retain_limit = max(self.retain_limit, SHADOW_CAPTURE)
         self.pending = 0  # bytes in body_buf not yet written to the current upstream
         self.upstream: UpstreamConnection | None = None
@@ -105,7 +108,7 @@ class Exchange:
         self.timeout = 0.0
         self.fast = False  # the first attempt runs on callbacks, without a task
         self.out_head: bytes | None = None  # response head held back to go out with the first body bytes
-        self.capture: list[bytes] | None = [] if decision.mirror else None
+        self.capture: list[bytes] | None = [] if mirror else None  # None: no mirror for this request
         self.cap_bytes = 0
         self.cap_headers: list[tuple[bytes, bytes]] = []
         self.gone = False

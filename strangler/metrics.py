@@ -25,8 +25,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.requests: defaultdict[tuple[str, str, str], int] = defaultdict(int)  # route, target, class
-        self.latency: dict[str, list[int]] = {}  # route -> counts per bucket (+Inf last)
-        self.latency_sum: defaultdict[str, float] = defaultdict(float)
+        self.latency: dict[tuple[str, str], list[int]] = {}  # route, target -> counts per bucket (+Inf last)
+        self.latency_sum: defaultdict[tuple[str, str], float] = defaultdict(float)
         self.retries: defaultdict[tuple[str, str], int] = defaultdict(int)  # route, target
         self.fallbacks: defaultdict[str, int] = defaultdict(int)  # route
         self.shadow: defaultdict[tuple[str, str], int] = defaultdict(int)  # route, compared|diffs|noise|dropped
@@ -37,11 +37,12 @@ class Metrics:
 
     def observe(self, route: str, target: str, status: int, seconds: float) -> None:
         self.requests[(route, target, _STATUS_CLASS[status // 100] if 100 <= status < 600 else "5xx")] += 1
-        counts = self.latency.get(route)
+        key = (route, target)
+        counts = self.latency.get(key)
         if counts is None:
-            counts = self.latency[route] = [0] * (len(LATENCY_BUCKETS) + 1)
+            counts = self.latency[key] = [0] * (len(LATENCY_BUCKETS) + 1)
         counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.latency_sum[route] += seconds
+        self.latency_sum[key] += seconds
 
     def render(self) -> str:
         out: list[str] = []
@@ -49,14 +50,15 @@ class Metrics:
         for (route, target, cls), n in sorted(self.requests.items()):
             out.append(f'strangler_requests_total{{route="{route}",target="{target}",status="{cls}"}} {n}')
         _family(out, "strangler_request_duration_seconds", "histogram", "Time to the last response byte")
-        for route, counts in sorted(self.latency.items()):
+        for (route, target), counts in sorted(self.latency.items()):
+            labels = f'route="{route}",target="{target}"'
             total = 0
             for bound, n in zip((*LATENCY_BUCKETS, None), counts, strict=True):
                 total += n
                 le = "+Inf" if bound is None else repr(bound)
-                out.append(f'strangler_request_duration_seconds_bucket{{route="{route}",le="{le}"}} {total}')
-            out.append(f'strangler_request_duration_seconds_sum{{route="{route}"}} {self.latency_sum[route]:.6f}')
-            out.append(f'strangler_request_duration_seconds_count{{route="{route}"}} {total}')
+                out.append(f'strangler_request_duration_seconds_bucket{{{labels},le="{le}"}} {total}')
+            out.append(f"strangler_request_duration_seconds_sum{{{labels}}} {self.latency_sum[(route, target)]:.6f}")
+            out.append(f"strangler_request_duration_seconds_count{{{labels}}} {total}")
         _family(out, "strangler_retries_total", "counter", "Upstream retries")
         for (route, target), n in sorted(self.retries.items()):
             out.append(f'strangler_retries_total{{route="{route}",target="{target}"}} {n}')

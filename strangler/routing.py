@@ -94,24 +94,38 @@ def cohort_key(route: Route, info: RequestInfo) -> bytes:
 def decide(route: Route, info: RequestInfo, override: Side | None = None) -> Decision:
     state = route.state
     if route.service is None:
-        return Decision(route, Side.MONOLITH, reason="default")
+        return _decision(route, Side.MONOLITH, False, "default")
     if override is not None:
-        return Decision(route, override, reason="override")
+        return _decision(route, override, False, "override")
     mode = state.mode
     if mode is Mode.MONOLITH:
-        return Decision(route, Side.MONOLITH, reason="mode")
+        return _decision(route, Side.MONOLITH, False, "mode")
     if mode is Mode.SERVICE:
-        return Decision(route, Side.SERVICE, reason="mode")
+        return _decision(route, Side.SERVICE, False, "mode")
     if mode is Mode.CANARY:
         if state.weight >= 100:
-            return Decision(route, Side.SERVICE, reason="canary")
+            return _decision(route, Side.SERVICE, False, "canary")
         if state.weight <= 0:
-            return Decision(route, Side.MONOLITH, reason="canary")
+            return _decision(route, Side.MONOLITH, False, "canary")
         side = Side.SERVICE if cohort_bucket(cohort_key(route, info)) < state.weight else Side.MONOLITH
-        return Decision(route, side, reason="canary")
+        return _decision(route, side, False, "canary")
     # Shadow: the monolith answers; unsafe methods are mirrored only when the service can dry-run them.
     mirror = info.method in IDEMPOTENT_METHODS or route.shadow.dry_run_header is not None
-    return Decision(route, Side.MONOLITH, mirror=mirror, reason="shadow")
+    return _decision(route, Side.MONOLITH, mirror, "shadow")
+
+
+_DECISIONS: dict[tuple[int, Side, bool, str], Decision] = {}
+
+
+def _decision(route: Route, side: Side, mirror: bool, reason: str) -> Decision:
+    """Decisions are immutable and few per route: reuse them instead of building one per request."""
+    key = (id(route), side, mirror, reason)
+    found = _DECISIONS.get(key)
+    if found is None or found.route is not route:  # `is` guards against a recycled id()
+        if len(_DECISIONS) > 10_000:
+            _DECISIONS.clear()  # tables replaced many times over: start afresh
+        found = _DECISIONS[key] = Decision(route, side, mirror=mirror, reason=reason)
+    return found
 
 
 def override_value(headers: Mapping[bytes, bytes]) -> str | None:

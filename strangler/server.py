@@ -38,7 +38,7 @@ class ProxyServer:
             name: b"Host: %s:%d\r\n" % (t.host.encode(), t.port) for name, t in config.table.targets.items()
         }
         self.pools: dict[str, UpstreamPool] = {}
-        self.shadow = Shadower(self, config.shadow_concurrency)
+        self.shadow = Shadower(self, config.shadow_concurrency, config.shadow_shed)
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -54,7 +54,7 @@ class ProxyServer:
         )
         self.access_log.start()
         timeouts = [t.read_timeout for t in self.config.table.targets.values()]
-        timeouts.append(self.config.limits.keepalive_timeout)
+        timeouts += (self.config.limits.keepalive_timeout, self.config.limits.header_timeout)
         self._tick = min(1.0, max(0.05, min(timeouts) / 4))
         self._mark = (time.process_time(), loop.time())
         self._sweeper = loop.call_later(self._tick, self._sweep)

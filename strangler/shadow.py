@@ -1,7 +1,8 @@
 """Shadow traffic: mirror requests to the service after the monolith answered, compare, count.
 
-Mirrors run as background tasks with a concurrency bound, so the client never waits for them;
-when the bound is reached the mirror is dropped and counted. Noise is estimated like Twitter's
+Mirrors start once the client has the monolith's full answer and run on upstream callbacks with
+a concurrency bound, so the client never waits for them; past the bound, or while the proxy's
+core is saturated, a mirror is dropped and counted. Noise is estimated like Twitter's
 Diffy: a sample of requests is replayed to the monolith a second time, and fields that differ
 monolith-vs-monolith are noise, so a service diff on such a field is not a regression.
 """
@@ -9,13 +10,13 @@ monolith-vs-monolith are noise, so a service diff on such a field is not a regre
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from strangler.diff import MAX_BODY, Response, compare
 from strangler.types import MONOLITH, Route
 from strangler.upstream import UpstreamConnection, UpstreamError, UpstreamPool
 
@@ -24,19 +25,7 @@ if TYPE_CHECKING:
     from strangler.server import ProxyServer
 
 log = logging.getLogger("strangler.shadow")
-MAX_BODY = 1024 * 1024
 MAX_NOISY_FIELDS = 1000
-_MISSING = "<missing>"
-
-
-class Response:
-    __slots__ = ("status", "headers", "body", "truncated")
-
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, truncated: bool) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.truncated = truncated
 
 
 class Fetch:
@@ -173,25 +162,29 @@ class Shadower:
 
     A mirror costs about half a proxied request, so mirroring everything on a saturated proxy
     would slow every client down. The server reports its CPU utilisation every sweep tick; above
-    SHED_ABOVE the share of mirrors dropped rises, below SHED_BELOW it falls again.
+    SHED_ABOVE almost all mirrors are dropped, below SHED_BELOW the share dropped falls again.
     """
 
     SHED_ABOVE = 0.85
     SHED_BELOW = 0.6
     SHED_STEP = 0.25
-    SHED_MAX = 0.95
+    SHED_MAX = 0.99
 
-    def __init__(self, server: ProxyServer, concurrency: int) -> None:
+    def __init__(self, server: ProxyServer, concurrency: int, shed: bool = True) -> None:
         self.server = server
         self.concurrency = concurrency
+        self.shedding = shed
         self.inflight: set[Fetch] = set()
         self.jobs = 0
         self.shed = 0.0  # share of mirrors dropped because the proxy is saturated
         self.reports: dict[str, RouteReport] = {}
 
     def adjust(self, utilisation: float) -> None:
+        """Back off at once when the core is saturated, come back step by step when it is not."""
+        if not self.shedding:
+            return
         if utilisation > self.SHED_ABOVE:
-            self.shed = min(self.SHED_MAX, self.shed + self.SHED_STEP)
+            self.shed = self.SHED_MAX
         elif utilisation < self.SHED_BELOW:
             self.shed = max(0.0, self.shed - self.SHED_STEP)
 
@@ -201,14 +194,23 @@ class Shadower:
             report = self.reports[route.name] = RouteReport(route.shadow.max_samples)
         return report
 
+    def admit(self, route: Route) -> bool:
+        """Asked when a mirrored request starts: shed ones skip capturing the answer altogether."""
+        if self.shed and random.random() < self.shed:
+            self._dropped(route)
+            return False
+        return True
+
+    def _dropped(self, route: Route) -> None:
+        self._report(route).dropped += 1
+        self.server.metrics.shadow[(route.name, "dropped")] += 1
+
     def submit(self, ex: Exchange) -> None:
         """Called when the monolith's answer reached the client; never blocks it."""
         route = ex.decision.route
         service = route.service
-        if (self.jobs >= self.concurrency or not ex.retained or not ex.body_done or service is None
-                or (self.shed and random.random() < self.shed)):
-            self._report(route).dropped += 1
-            self.server.metrics.shadow[(route.name, "dropped")] += 1
+        if self.jobs >= self.concurrency or not ex.retained or not ex.body_done or service is None:
+            self._dropped(route)
             return
         server = self.server
         primary = Response(ex.resp_status, ex.cap_headers, b"".join(ex.capture or ()), ex.cap_bytes > MAX_BODY)
@@ -286,69 +288,3 @@ class Shadower:
     async def close(self) -> None:
         for fetch in list(self.inflight):
             fetch.abort()
-
-
-def compare(a: Response, b: Response, route: Route) -> dict[str, tuple[Any, Any]]:
-    """Differences between two answers as {field: (a value, b value)}; ignored paths are skipped."""
-    diffs: dict[str, tuple[Any, Any]] = {}
-    if a.status != b.status:
-        diffs["status"] = (a.status, b.status)
-    if route.shadow.compare_headers:
-        ha = _header_map(a.headers)
-        hb = _header_map(b.headers)
-        for name in route.shadow.compare_headers:
-            key = name.lower()
-            if ha.get(key) != hb.get(key):
-                diffs[f"header:{key}"] = (ha.get(key), hb.get(key))
-    if a.truncated or b.truncated:
-        return diffs  # bodies too large to compare fairly
-    if a.body == b.body:
-        return diffs
-    ja, jb = _json(a.body), _json(b.body)
-    if ja is _MISSING or jb is _MISSING:
-        diffs["body"] = (_preview(a.body), _preview(b.body))
-        return diffs
-    ignore = [tuple(p.split(".")) for p in route.shadow.ignore_paths]
-    fa, fb = flatten(ja), flatten(jb)
-    for key in fa.keys() | fb.keys():
-        va, vb = fa.get(key, _MISSING), fb.get(key, _MISSING)
-        if va != vb and not _ignored(key, ignore):
-            diffs[key or "body"] = (va, vb)
-    return diffs
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": [1]}} -> {"a.b.0": 1}; empty containers are leaves."""
-    out: dict[str, Any] = {}
-    if isinstance(value, dict) and value:
-        for k, v in value.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    elif isinstance(value, list) and value:
-        for i, v in enumerate(value):
-            out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i)))
-    else:
-        out[prefix] = value
-    return out
-
-
-def _ignored(key: str, patterns: list[tuple[str, ...]]) -> bool:
-    parts = key.split(".")
-    for pattern in patterns:
-        if len(pattern) <= len(parts) and all(p == "*" or p == k for p, k in zip(pattern, parts, strict=False)):
-            return True  # a pattern also covers everything below it
-    return False
-
-
-def _header_map(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    return {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in headers}
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return _MISSING
-
-
-def _preview(body: bytes) -> str:
-    return body[:200].decode("utf-8", "replace")

@@ -116,6 +116,7 @@ class Limits:
     max_body_bytes: int = 10 * 1024 * 1024
     max_connections: int = 4096
     keepalive_timeout: float = 75.0
+    header_timeout: float = 10.0  # a started request head must be complete within this (slowloris)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ import httptools
 from strangler.http1 import HOP_BY_HOP, NO_BODY_STATUS, connection_tokens
 from strangler.types import Target
 
+SMALL_BODY = 64 * 1024  # a head announcing at most this much body waits for it, to leave in one write
+
 
 class UpstreamError(Exception):
     """The upstream failed; `kind` is connect | timeout | lost | protocol."""
@@ -37,7 +39,7 @@ class ResponseSink(Protocol):
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "transport", "parser", "sink", "headers", "head_request", "has_length", "chunked",
-        "keep_alive", "status", "got_head", "done", "closed", "uses", "_drop", "has_request_id",
+        "keep_alive", "status", "got_head", "done", "closed", "uses", "_drop", "has_request_id", "small",
     )
 
     def __init__(self, pool: UpstreamPool) -> None:
@@ -57,6 +59,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.uses = 0
         self._drop: list[bytes] | None = None
         self.has_request_id = False
+        self.small = False  # Content-Length body of at most SMALL_BODY bytes
 
     # -- used by the exchange -------------------------------------------------------------------
     def begin(self, sink: ResponseSink, head_request: bool) -> None:
@@ -65,6 +68,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_request = head_request
         self.headers = []
         self.has_request_id = False
+        self.small = False
         self.got_head = False
         self.done = False
         self.status = 0
@@ -93,8 +97,8 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(UpstreamError("protocol", f"invalid response from upstream: {exc}"))
             return
-        if self.got_head and not self.done and self.sink is not None:
-            self.sink.up_flush()  # a head with no body bytes yet must not wait for them
+        if self.got_head and not self.done and not self.small and self.sink is not None:
+            self.sink.up_flush()  # a streamed body may take a while: the client gets the head now
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -127,6 +131,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if lname == b"content-length":
             self.has_length = True
+            self.small = value.isdigit() and len(value) < 6 and int(value) <= SMALL_BODY
         elif lname == b"x-request-id":
             self.has_request_id = True
         self.headers.append((name, value))

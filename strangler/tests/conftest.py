@@ -60,7 +60,8 @@ def base_config(monolith: int, service: int, **route: Any) -> dict[str, Any]:
     }
     payments.update(route)
     return {
-        "proxy": {"listen": "127.0.0.1:0", "override_secret_env": "TEST_OVERRIDE_SECRET",
+        # No load shedding of mirrors: the test process's own CPU use must not drop them.
+        "proxy": {"listen": "127.0.0.1:0", "override_secret_env": "TEST_OVERRIDE_SECRET", "shadow_shed": False,
                   "limits": {"max_body_bytes": 1024 * 1024, "max_header_bytes": 8192, "max_headers": 50,
                              "max_start_line": 2048}},
         "targets": {

@@ -67,3 +67,19 @@ def test_buffered_handler_batches_lines():
     handler.append("tail")
     handler.flush()
     assert stream.getvalue().endswith("tail\n")
+
+
+def test_refusals_are_logged_too(make_proxy):
+    from strangler.tests.conftest import raw_exchange
+
+    logger = logging.getLogger("strangler.access")
+    handler = Collect()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        proxy = make_proxy()
+        raw_exchange(proxy.port, b"GET /no-host HTTP/1.1\r\n\r\n")
+    finally:
+        logger.removeHandler(handler)
+    (line,) = (json.loads(line) for line in handler.lines)
+    assert (line["status"], line["reason"], line["route"], line["path"]) == (400, "missing_host", "-", "/no-host")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 
@@ -151,7 +152,7 @@ def test_upgrade_request_is_served_as_plain_http(proxy):
             assert chunk
             data += chunk
         assert data.startswith(b"HTTP/1.1 200 ")
-        names = [k.lower() for k, _ in __import__("json").loads(data.partition(b"\r\n\r\n")[2])["headers"]]
+        names = [k.lower() for k, _ in json.loads(data.partition(b"\r\n\r\n")[2])["headers"]]
         assert "upgrade" not in names and "http2-settings" not in names and "connection" not in names
         sock.sendall(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
         data = b""

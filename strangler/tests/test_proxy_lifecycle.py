@@ -90,3 +90,19 @@ def test_close_waits_for_in_flight_requests(make_proxy):
     thread.join(5)
     assert result["status"] == 200
     proxy.close = lambda: None  # already closed; the fixture's teardown must not close it twice
+
+
+def test_slow_request_head_gets_408(make_proxy, upstreams):
+    cfg = base_config(upstreams["monolith"], upstreams["service"])
+    cfg["proxy"]["limits"]["header_timeout"] = 0.2
+    proxy = make_proxy(cfg)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        sock.sendall(b"GET /slowloris HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.15)
+        sock.sendall(b"X-Drip: 1\r\n")  # still trickling: bytes arrive, the head never completes
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 408 ")
+    # A complete request is not affected.
+    assert proxy.json("GET", "/fast")[0] == 200

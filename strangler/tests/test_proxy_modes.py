@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import time
 
 from strangler.routing import sign_override
@@ -86,8 +88,6 @@ def test_methods_and_header_filters(make_proxy, upstreams):
 
 
 def test_keepalive_and_pipelining_in_order(make_proxy):
-    import socket
-
     proxy = make_proxy(mode="monolith")
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
         reqs = b"".join(
@@ -101,6 +101,6 @@ def test_keepalive_and_pipelining_in_order(make_proxy):
             chunk = sock.recv(65536)
             assert chunk
             data += chunk
-    paths = [int(p) for p in __import__("re").findall(rb'"path": "/p(\d)"', data)]
+    paths = [int(p) for p in re.findall(rb'"path": "/p(\d)"', data)]
     assert paths == [0, 1, 2, 3]
     assert b'"body": "hello"' in data

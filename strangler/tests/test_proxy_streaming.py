@@ -51,6 +51,14 @@ mode = "service"
     proc.wait()
 
 
+def _reset_peak(pid: int) -> None:
+    """Make VmHWM measure this test only (Linux: writing 5 to clear_refs resets the peak RSS)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def _warm(port: int) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for _ in range(3):
@@ -62,6 +70,7 @@ def _warm(port: int) -> None:
 def test_upload_50mb_streams_with_flat_memory(proxy_proc):
     pid, port = proxy_proc
     _warm(port)
+    _reset_peak(pid)
     before = _rss_kb(pid, "VmRSS")
     for chunked in (False, True):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -81,7 +90,6 @@ def test_upload_50mb_streams_with_flat_memory(proxy_proc):
         assert resp.status == 200
         assert (result["upstream"], result["body_size"], result["body_crc"]) == ("service", SIZE, crc)
     growth_mb = (_rss_kb(pid, "VmHWM") - before) / 1024
-    print(f"upload growth {growth_mb:.1f} MB")
     assert growth_mb < 20, f"proxy RSS grew {growth_mb:.1f} MB for a 50 MB upload"
 
 
@@ -89,6 +97,7 @@ def test_upload_50mb_streams_with_flat_memory(proxy_proc):
 def test_download_50mb_streams_with_flat_memory(proxy_proc, chunked):
     pid, port = proxy_proc
     _warm(port)
+    _reset_peak(pid)
     before = _rss_kb(pid, "VmRSS")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     conn.request("GET", f"/download?size={SIZE}&chunked={int(chunked)}")
@@ -101,3 +110,52 @@ def test_download_50mb_streams_with_flat_memory(proxy_proc, chunked):
     assert total == SIZE
     growth_mb = (_rss_kb(pid, "VmHWM") - before) / 1024
     assert growth_mb < 20, f"proxy RSS grew {growth_mb:.1f} MB for a 50 MB download"
+
+
+def test_slow_reader_pauses_the_upstream(proxy_proc):
+    """A client that stops reading must stop the upstream, not fill the proxy's memory."""
+    import socket
+    import time
+
+    pid, port = proxy_proc
+    _warm(port)
+    _reset_peak(pid)
+    before = _rss_kb(pid, "VmRSS")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET /download?size=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % SIZE)
+        time.sleep(1.0)  # read nothing while the upstream would happily send all 50 MB
+        stalled_growth_mb = (_rss_kb(pid, "VmRSS") - before) / 1024
+        total = 0
+        while data := sock.recv(1 << 20):
+            total += len(data)
+    head_len = 200  # the response head is small; the body is exactly SIZE bytes
+    assert SIZE < total < SIZE + head_len * 5
+    assert stalled_growth_mb < 20, f"proxy buffered {stalled_growth_mb:.1f} MB for a stalled reader"
+
+
+def test_slow_upstream_pauses_the_upload(proxy_proc):
+    """An upstream that stops reading must stop the client's upload, not fill the proxy's memory."""
+    import threading
+    import time
+
+    pid, port = proxy_proc
+    _warm(port)
+    _reset_peak(pid)
+    before = _rss_kb(pid, "VmRSS")
+    result = {}
+
+    def upload():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/api/v1/payments/upload?read_sleep=1.0", body=(BLOCK for _ in range(SIZE // len(BLOCK))),
+                     headers={"Content-Length": str(SIZE)})
+        result["body"] = json.loads(conn.getresponse().read())
+        conn.close()
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    time.sleep(0.8)  # the upstream is not reading yet
+    stalled_growth_mb = (_rss_kb(pid, "VmRSS") - before) / 1024
+    thread.join(60)
+    assert result["body"]["body_size"] == SIZE
+    assert stalled_growth_mb < 20, f"proxy buffered {stalled_growth_mb:.1f} MB for a stalled upstream"

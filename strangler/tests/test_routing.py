@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from strangler.routing import RequestInfo, cohort_bucket, decide, match, sign_override, verify_override
 from strangler.types import CohortKey, Mode, Route, RouteState, RouteTable, Side, Target
@@ -93,8 +94,7 @@ def test_bucket_is_stable_across_processes():
     code = ("from strangler.routing import cohort_bucket; "
             f"print([cohort_bucket(k) for k in {keys!r}])")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(__import__("pathlib").Path(
-                               __file__).parent.parent.parent))
+                           env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(Path(__file__).parents[2]))
     assert other.stdout.strip() == str(here)
     assert all(0 <= b < 100 for b in here)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from strangler.shadow import Response, compare, flatten
+from strangler.diff import Response, compare, flatten
 from strangler.tests.conftest import base_config, hits, reset_hits
 from strangler.types import Route, ShadowPolicy
 
@@ -106,19 +106,35 @@ def test_mirror_does_not_delay_the_client_and_drops_when_saturated(make_proxy, u
     assert report["compared"] == 0
 
 
-def test_mirrors_are_shed_while_the_proxy_is_saturated(make_proxy, upstreams):
+def test_shedding_follows_cpu_utilisation():
+    from strangler.shadow import Shadower
+
+    shadower = Shadower(server=None, concurrency=8)  # type: ignore[arg-type]
+    shadower.adjust(0.5)
+    assert shadower.shed == 0.0
+    shadower.adjust(0.95)  # saturated: back off at once
+    assert shadower.shed == Shadower.SHED_MAX
+    shadower.adjust(0.7)  # in between: hold
+    assert shadower.shed == Shadower.SHED_MAX
+    shadower.adjust(0.3)  # idle: come back step by step
+    assert 0.0 < shadower.shed < Shadower.SHED_MAX
+    for _ in range(5):
+        shadower.adjust(0.3)
+    assert shadower.shed == 0.0
+    off = Shadower(server=None, concurrency=8, shed=False)  # type: ignore[arg-type]
+    off.adjust(1.0)
+    assert off.shed == 0.0
+
+
+def test_shed_mirrors_are_dropped_and_counted(make_proxy, upstreams):
     proxy = _shadow_proxy(make_proxy, upstreams, noise_sample=0.0)
     shadower = proxy.server.shadow
-    for _ in range(10):
-        proxy.call(lambda: shadower.adjust(1.0))  # the sweep saw a saturated core
-    assert shadower.shed == shadower.SHED_MAX
+    proxy.call(lambda: setattr(shadower, "shed", shadower.SHED_MAX))  # as if the core were saturated
     for _ in range(20):
         assert proxy.json("GET", "/api/v1/payments/busy")[0] == 200
     report = _wait_report(proxy, "payments", "dropped", 10)
     assert report["dropped"] + report["compared"] <= 20
-    for _ in range(10):
-        proxy.call(lambda: shadower.adjust(0.1))  # idle again: everything is mirrored
-    assert shadower.shed == 0.0
+    proxy.call(lambda: setattr(shadower, "shed", 0.0))
     before = report["compared"]
     assert proxy.json("GET", "/api/v1/payments/calm")[0] == 200
     _wait_report(proxy, "payments", "compared", before + 1)

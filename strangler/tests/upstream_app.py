@@ -3,6 +3,7 @@
 It echoes what it received as JSON and can be told (by query string) to misbehave:
   status=N       answer with status N          sleep=S    wait S seconds before answering
   drop=1         close the connection without answering (a failure before any response byte)
+  read_sleep=S   wait S seconds before reading the request body
   body_sleep=S   send the head and 5 body bytes, then wait S seconds before the rest
   nonce=1        add a random `request_nonce` field       amount=N   an `amount` field
   svc_X=...      X=... on the service only          dry=1      echo X-Dry-Run as `dry_run`
@@ -75,6 +76,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, {})
             return
         HITS[path] += 1
+        if "read_sleep" in q:
+            time.sleep(float(q["read_sleep"]))  # a slow consumer: the request body waits in buffers
         try:
             size, crc, head = self._read_body()
         except (ValueError, OSError):  # the proxy gave up on this request mid-body
