@@ -13,16 +13,18 @@ import http.client
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from strangler.config import ConfigError, ProxyConfig, load_config
+from strangler.routing import sign_override
 from strangler.store import AuditEntry, Store, StoreError, open_store, parse_state
-from strangler.types import Mode, RouteState
+from strangler.types import Mode, RouteState, Side
 
-DEFAULT_CONFIG = "strangler/examples/routes.toml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "examples" / "routes.toml"
 EXIT_INVALID = 1  # `check`: the file is invalid
 EXIT_ERROR = 2  # anything else went wrong
 
@@ -80,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True)
     p.add_argument("--actor", default=_default_actor())
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("override", parents=[common], help="sign an override that forces one side of a route")
+    p.add_argument("route")
+    p.add_argument("--side", required=True, choices=[s.value for s in Side])
+    p.add_argument("--ttl", type=int, default=900, help="seconds the override stays valid (default 900)")
+    p.set_defaults(func=cmd_override)
 
     p = sub.add_parser("serve", parents=[common], help="run the proxy, admin API and watcher")
     p.set_defaults(func=cmd_serve)
@@ -204,6 +212,20 @@ def cmd_history(args: argparse.Namespace) -> int:
         for e in entries
     ]
     _table(rows, ["id", "at", "actor", "route", "change", "reason"])
+    return 0
+
+
+def cmd_override(args: argparse.Namespace) -> int:
+    """Print a header a tester sends to reach one side on purpose; the proxy ignores it once expired."""
+    config = _config(args)
+    if args.route not in {r.name for r in config.table.routes}:
+        raise CliError(f"unknown route {args.route!r}")
+    if not config.override_secret:
+        raise CliError(f"no override secret: set ${config.override_secret_env}")
+    if not 1 <= args.ttl <= 86400:
+        raise CliError("--ttl must be 1-86400 seconds")
+    token = sign_override(config.override_secret, args.side, args.route, int(time.time()) + args.ttl)
+    print(f"X-Strangler-Override: {token}")
     return 0
 
 

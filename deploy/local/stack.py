@@ -50,7 +50,8 @@ def processes(token: str) -> list[Proc]:
                           "-k", "gthread", "--threads", "8", "-w", "2", "--access-logfile", "-"],
              health=f"{MONOLITH}/healthz"),
         Proc("worker", [str(BIN / "celery"), "-A", "monolith.config", "worker", "-Q", "monolith",
-                        "--pool", "threads", "--concurrency", "4", "-l", "info"]),
+                        "--pool", "threads", "--concurrency", "4", "-l", "info", "-B",
+                        "--schedule", str(VAR / "celerybeat-schedule")]),
         Proc("relay", [py, "manage.py", "relay_outbox", "--loop"]),
         Proc("strangler", [py, "-m", "strangler", "--config", "deploy/local/routes.toml", "serve"],
              health=f"{PROXY}/healthz",
@@ -90,7 +91,7 @@ Try a full checkout through the proxy (seeded user demo@example.com / demo-pass-
       -H 'Content-Type: application/json' -H "Idempotency-Key: checkout-$ORDER" -d '{{"card_token": "tok_visa"}}'
   # a declined card: create another order the same way, then use "tok_chargeDeclined" (402, stock restored)
 
-Route state:   {bin}/strangler --config deploy/local/routes.toml routes
+Route state:   STRANGLER_ADMIN_TOKEN=$(cat var/strangler-admin-token) {bin}/strangler --config deploy/local/routes.toml routes
 Mail sent:     ls var/mail/
 Ctrl-C stops everything.
 """

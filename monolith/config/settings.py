@@ -117,6 +117,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "monolith")
+# Periodic sweeps, run by the worker's embedded beat (`celery worker -B`) or a separate beat.
+CELERY_BEAT_SCHEDULE = {
+    "resume-stale-checkouts": {"task": "orders.checkouts_resume_stale", "schedule": 30.0},
+    "purge-idempotency-keys": {"task": "kernel.idempotency_purge", "schedule": 3600.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Unit tests may set this; integration tests and `make run` never do.
 CELERY_TASK_ALWAYS_EAGER = _flag("CELERY_TASK_ALWAYS_EAGER", False)
 

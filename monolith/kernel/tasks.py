@@ -4,7 +4,7 @@ from typing import Any
 
 from celery import shared_task
 
-from monolith.kernel import bus, outbox
+from monolith.kernel import bus, idempotency, outbox
 
 
 @shared_task(name="kernel.dispatch_event", bind=True, max_retries=None, acks_late=True)
@@ -18,3 +18,8 @@ def dispatch_event(self, envelope: dict[str, Any]) -> int:  # noqa: ANN001 - cel
 @shared_task(name="kernel.relay_outbox")
 def relay_outbox() -> int:
     return outbox.outbox_publish_pending()
+
+
+@shared_task(name="kernel.idempotency_purge")
+def idempotency_purge() -> int:
+    return idempotency.idempotency_purge()

@@ -141,3 +141,26 @@ def test_serve_on_a_busy_port_fails_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "address already in use" in result.stderr.lower()
     assert "Traceback" not in result.stderr
+
+
+def test_override_prints_a_header_the_proxy_accepts(config: Path) -> None:
+    import time
+
+    from strangler.routing import verify_override
+    from strangler.types import Side
+
+    result = cli(config, "override", "orders", "--side", "service", "--ttl", "60",
+                 STRANGLER_OVERRIDE_SECRET="s3cret")
+    assert result.returncode == 0, result.stderr
+    name, _, value = result.stdout.strip().partition(": ")
+    assert name == "X-Strangler-Override"
+    assert verify_override(b"s3cret", value, "orders", time.time()) is Side.SERVICE
+    assert verify_override(b"s3cret", value, "billing", time.time()) is None  # bound to its route
+    assert verify_override(b"s3cret", value, "orders", time.time() + 120) is None  # expires
+
+
+def test_override_needs_a_secret_and_a_known_route(config: Path) -> None:
+    result = cli(config, "override", "orders", "--side", "service", STRANGLER_OVERRIDE_SECRET="")
+    assert result.returncode == 2 and "no override secret" in result.stderr
+    result = cli(config, "override", "nope", "--side", "service", STRANGLER_OVERRIDE_SECRET="x")
+    assert result.returncode == 2 and "unknown route 'nope'" in result.stderr

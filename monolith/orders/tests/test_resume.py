@@ -117,3 +117,17 @@ def test_command_drives_stale_sagas_forward_and_leaves_fresh_ones(order, stock, 
     attempts = CheckoutSaga.objects.get(pk=order.id).attempts
     call_command("resume_checkouts", older_than=0)
     assert CheckoutSaga.objects.get(pk=order.id).attempts == attempts
+
+
+def test_periodic_sweep_enqueues_only_stale_sagas_and_the_task_resumes(order, stock, monkeypatch):
+    from monolith.orders import tasks
+
+    _checkout_crashing(order, monkeypatch, "payments.payment_charge", after_real_call=True)  # undoes patches
+    enqueued: list[str] = []
+    monkeypatch.setattr(tasks.checkout_resume, "delay", enqueued.append)  # the broker is not under test
+    assert tasks.checkouts_resume_stale() == 0  # fresh: maybe still running in its request
+    _age(order, 120)
+    assert tasks.checkouts_resume_stale() == 1
+    assert enqueued == [str(order.id)]
+    assert tasks.checkout_resume(enqueued[0]) == "confirmed"
+    _assert_confirmed_once(order, stock)
