@@ -15,13 +15,18 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from monolith.kernel.errors import error_body
+from monolith.kernel.errors import DomainError, error_body
 from monolith.kernel.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+OPENAPI_PARAMETER = OpenApiParameter(
+    HEADER, str, OpenApiParameter.HEADER, required=True,
+    description="Replays return the first response; reuse with another body is 422.",
+)
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 # A pending claim older than this belongs to a crashed request; a replay may take it over.
 STALE_CLAIM = dt.timedelta(seconds=30)
@@ -48,7 +53,11 @@ def _ttl() -> dt.timedelta:
     return dt.timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
 
 
-def idempotent(request: Request, *, scope: str, handler: Callable[[], Response]) -> Response:
+def idempotent(request: Request, *, scope: str, handler: Callable[[], Response],
+               transient: tuple[type[DomainError], ...] = ()) -> Response:
+    """Run ``handler`` once per key. Domain refusals it raises are rendered here, so outcomes such
+    as a declined card (402) are stored and replayed; ``transient`` ones (worth retrying with the
+    same key) propagate and the key is forgotten."""
     key = request.headers.get(HEADER)
     if key is None:
         return Response(error_body("idempotency_key_missing", f"{HEADER} header is required"), status=400)
@@ -83,7 +92,12 @@ def idempotent(request: Request, *, scope: str, handler: Callable[[], Response])
             record.save(update_fields=["locked_at"])
 
     try:
-        response = handler()
+        try:
+            response = handler()
+        except transient:
+            raise
+        except DomainError as exc:
+            response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
     except BaseException:
         IdempotencyRecord.objects.filter(pk=record.pk, state=record.PENDING).delete()
         raise

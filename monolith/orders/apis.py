@@ -9,17 +9,15 @@ a failed or cancelled order, insufficient stock, or a checkout still in flight.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monolith.kernel.errors import DomainError, error_body
+from monolith.kernel import idempotency
 from monolith.kernel.fields import CurrencyField, StrictCharField, StrictIntegerField, StrictUUIDField
-from monolith.kernel.idempotency import HEADER, idempotent
 from monolith.orders.models import Order
 from monolith.orders.selectors import order_get, order_list
 from monolith.orders.services import (
@@ -31,22 +29,6 @@ from monolith.orders.services import (
     order_checkout,
     order_create,
 )
-
-IDEMPOTENCY_HEADER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=True,
-                                      description="Replays return the first response; reuse with another body is 422.")
-
-
-def _domain_errors_as_responses(handler: Callable[[], Response]) -> Response:
-    """Render refusals inside the idempotent handler, so 402/409 outcomes are stored for replays.
-
-    A transient refusal propagates instead: the key is then forgotten and a retry runs again.
-    """
-    try:
-        return handler()
-    except CheckoutInProgress:
-        raise
-    except DomainError as exc:
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
 
 
 class OrderLineOutputSerializer(serializers.Serializer):
@@ -104,14 +86,14 @@ class OrderListCreateApi(APIView):
         return Response(self.OutputSerializer(order_list(user_id=request.user.pk), many=True).data)
 
     @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer, parameters=[idempotency.OPENAPI_PARAMETER],
         responses={201: OrderOutputSerializer,
                    400: OpenApiResponse(description="invalid input, unknown_product, currency_mismatch"),
                    422: OpenApiResponse(description="idempotency key reused with another body")},
     )
     def post(self, request: Request) -> Response:
-        return idempotent(request, scope=f"orders.create:{request.user.pk}",
-                          handler=lambda: _domain_errors_as_responses(lambda: self._create(request)))
+        return idempotency.idempotent(request, scope=f"orders.create:{request.user.pk}",
+                                      handler=lambda: self._create(request))
 
     def _create(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -142,7 +124,7 @@ class OrderCheckoutApi(APIView):
     OutputSerializer = OrderOutputSerializer
 
     @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer, parameters=[idempotency.OPENAPI_PARAMETER],
         responses={200: OrderOutputSerializer,
                    402: OpenApiResponse(description="charge refused; stock released, order failed"),
                    404: OpenApiResponse(description="not yours or missing"),
@@ -150,8 +132,9 @@ class OrderCheckoutApi(APIView):
                    422: OpenApiResponse(description="idempotency key reused with another body")},
     )
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
-        return idempotent(request, scope=f"orders.checkout:{request.user.pk}",
-                          handler=lambda: _domain_errors_as_responses(lambda: self._checkout(request, order_id)))
+        return idempotency.idempotent(request, scope=f"orders.checkout:{request.user.pk}",
+                                      handler=lambda: self._checkout(request, order_id),
+                                      transient=(CheckoutInProgress,))
 
     def _checkout(self, request: Request, order_id: uuid.UUID) -> Response:
         data = self.InputSerializer(data=request.data)

@@ -9,7 +9,6 @@ without charging again); 409 refund over the refundable amount; 422 currency mis
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -17,24 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monolith.kernel.errors import DomainError, error_body
+from monolith.kernel import idempotency
+from monolith.kernel.errors import error_body
 from monolith.kernel.fields import AmountMinorField, CurrencyField, StrictCharField, StrictUUIDField
-from monolith.kernel.idempotency import HEADER, idempotent
 from monolith.kernel.money import Money
 from monolith.payments.models import Payment
 from monolith.payments.selectors import payment_get, payment_list
 from monolith.payments.services import CARD_TOKEN_MAX, PROCESSOR_TIMEOUT, payment_charge, payment_refund
-
-IDEMPOTENCY_HEADER = OpenApiParameter(HEADER, str, OpenApiParameter.HEADER, required=True,
-                                      description="Replays return the first response; reuse with another body is 422.")
-
-
-def _domain_errors_as_responses(handler: Callable[[], Response]) -> Response:
-    """Render refusals inside the idempotent handler, so 402/409 outcomes are stored for replays."""
-    try:
-        return handler()
-    except DomainError as exc:
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
 
 
 class RefundOutputSerializer(serializers.Serializer):
@@ -98,15 +86,15 @@ class PaymentListCreateApi(APIView):
         return Response(self.OutputSerializer(payments, many=True).data)
 
     @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer, parameters=[idempotency.OPENAPI_PARAMETER],
         responses={201: PaymentOutputSerializer, 400: OpenApiResponse(description="invalid input or key missing"),
                    402: OpenApiResponse(description="declined: card_declined, insufficient_funds, ..."),
                    422: OpenApiResponse(description="idempotency key reused with another body"),
                    504: OpenApiResponse(description="processor_timeout; recorded as a failed payment")},
     )
     def post(self, request: Request) -> Response:
-        return idempotent(request, scope=f"payments.charge:{request.user.pk}",
-                          handler=lambda: _domain_errors_as_responses(lambda: self._charge(request)))
+        return idempotency.idempotent(request, scope=f"payments.charge:{request.user.pk}",
+                                      handler=lambda: self._charge(request))
 
     def _charge(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -115,7 +103,7 @@ class PaymentListCreateApi(APIView):
             order_id=data.validated_data["order_id"], user_id=request.user.pk,
             amount=Money(data.validated_data["amount_minor"], data.validated_data["currency"]),
             card_token=data.validated_data["card_token"],
-            idempotency_key=f"api:{request.user.pk}:{request.headers[HEADER]}",
+            idempotency_key=f"api:{request.user.pk}:{request.headers[idempotency.HEADER]}",
         )
         if payment.status == Payment.FAILED:
             return _failure_response(payment)
@@ -150,14 +138,14 @@ class PaymentRefundApi(APIView):
             ref_name = "PaymentRefundResult"
 
     @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer, parameters=[idempotency.OPENAPI_PARAMETER],
         responses={201: OutputSerializer, 404: OpenApiResponse(description="not yours or missing"),
                    409: OpenApiResponse(description="refund_exceeds_captured, already_refunded, payment_not_captured"),
                    422: OpenApiResponse(description="currency_mismatch or idempotency key reused")},
     )
     def post(self, request: Request, payment_id: uuid.UUID) -> Response:
-        return idempotent(request, scope=f"payments.refund:{request.user.pk}",
-                          handler=lambda: _domain_errors_as_responses(lambda: self._refund(request, payment_id)))
+        return idempotency.idempotent(request, scope=f"payments.refund:{request.user.pk}",
+                                      handler=lambda: self._refund(request, payment_id))
 
     def _refund(self, request: Request, payment_id: uuid.UUID) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -168,6 +156,6 @@ class PaymentRefundApi(APIView):
         refund = payment_refund(
             payment_id=payment.id, currency=currency,
             amount=None if amount_minor is None else Money(amount_minor, currency),
-            idempotency_key=f"api:{request.user.pk}:{request.headers[HEADER]}",
+            idempotency_key=f"api:{request.user.pk}:{request.headers[idempotency.HEADER]}",
         )
         return Response(self.OutputSerializer(refund).data, status=status.HTTP_201_CREATED)

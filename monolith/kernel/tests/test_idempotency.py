@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
+from monolith.kernel.errors import Conflict, DomainError
 from monolith.kernel.idempotency import STALE_CLAIM, idempotency_purge, idempotent, request_fingerprint
 from monolith.kernel.models import IdempotencyRecord
 
@@ -17,6 +18,10 @@ pytestmark = pytest.mark.django_db
 
 PATH = "/tests/charge/"
 factory = APIRequestFactory()
+
+
+class Busy(Conflict):
+    code = "busy"
 
 
 class ChargeView(APIView):
@@ -27,12 +32,16 @@ class ChargeView(APIView):
     runs: list = []
 
     def post(self, request: Request) -> Response:
-        return idempotent(request, scope="tests.charge", handler=lambda: self._charge(request))
+        return idempotent(request, scope="tests.charge", handler=lambda: self._charge(request), transient=(Busy,))
 
     def _charge(self, request: Request) -> Response:
         type(self).runs.append(request.data)
         if request.data.get("explode"):
             raise RuntimeError("crashed mid-request")
+        if request.data.get("decline"):
+            raise DomainError("card declined", code="card_declined", status_code=402)
+        if request.data.get("busy"):
+            raise Busy("try again shortly")
         return Response({"charged": request.data.get("amount"), "run": len(type(self).runs)},
                         status=request.data.get("status", 201))
 
@@ -165,3 +174,19 @@ def test_purge_deletes_only_expired_records(settings):
 
     assert idempotency_purge() == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_a_domain_refusal_is_rendered_stored_and_replayed():
+    first = call({"decline": True})
+    assert first.status_code == 402
+    assert first.data == {"error": {"code": "card_declined", "message": "card declined", "fields": {}}}
+    replay = call({"decline": True})
+    assert (replay.status_code, replay.data, replay["Idempotent-Replayed"]) == (402, first.data, "true")
+    assert len(ChargeView.runs) == 1
+
+
+def test_a_transient_refusal_propagates_and_forgets_the_key():
+    response = call({"busy": True})  # rendered by the API's exception handler, not by idempotent()
+    assert (response.status_code, response.data["error"]["code"]) == (409, "busy")
+    assert not IdempotencyRecord.objects.exists()
+    assert call({"busy": False}, key="key-1").status_code == 201  # same key, free again
