@@ -118,7 +118,7 @@ def _targets(raw: Mapping[str, Any]) -> dict[str, Target]:
             raise ConfigError(f"{where}: target names are letters, digits, '_' and '-'")
         if not isinstance(spec, Mapping):
             raise ConfigError(f"{where}: expected a table")
-        _keys(spec, where, {"url", "connect_timeout", "read_timeout", "pool_size", "add_headers"})
+        _keys(spec, where, {"url", "connect_timeout", "read_timeout", "pool_size", "idle_timeout", "add_headers"})
         url = _str(spec.get("url"), f"{where} url")
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
@@ -139,6 +139,7 @@ def _targets(raw: Mapping[str, Any]) -> dict[str, Target]:
             connect_timeout=_float(spec.get("connect_timeout", 1.0), f"{where} connect_timeout"),
             read_timeout=_float(spec.get("read_timeout", 30.0), f"{where} read_timeout"),
             pool_size=_int(spec.get("pool_size", 64), f"{where} pool_size", 0),
+            idle_timeout=_float(spec.get("idle_timeout", 50.0), f"{where} idle_timeout"),
             add_headers=tuple((k, v) for k, v in add.items()),
         )
     return out

@@ -48,6 +48,9 @@ class Target:
     connect_timeout: float = 1.0
     read_timeout: float = 30.0
     pool_size: int = 64  # idle keep-alive connections kept per target
+    # Close pooled connections idle this long; keep it below the upstream's keep-alive timeout so
+    # the proxy, not the upstream, ends an idle connection (no request races the upstream's close).
+    idle_timeout: float = 50.0
     # Extra headers added to every request sent to this target (e.g. an internal credential).
     add_headers: tuple[tuple[str, str], ...] = ()
 

@@ -40,6 +40,7 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "transport", "parser", "sink", "headers", "head_request", "has_length", "chunked",
         "keep_alive", "status", "got_head", "done", "closed", "uses", "_drop", "has_request_id", "small",
+        "idle_since",
     )
 
     def __init__(self, pool: UpstreamPool) -> None:
@@ -60,6 +61,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._drop: list[bytes] | None = None
         self.has_request_id = False
         self.small = False  # Content-Length body of at most SMALL_BODY bytes
+        self.idle_since = 0.0
 
     # -- used by the exchange -------------------------------------------------------------------
     def begin(self, sink: ResponseSink, head_request: bool) -> None:
@@ -200,6 +202,14 @@ class UpstreamPool:
 
     def get_idle(self) -> UpstreamConnection | None:
         idle = self.idle
+        if idle:
+            # Most recently used last: once the oldest is past the idle timeout, drop every stale one.
+            stale_before = self._loop.time() - self.target.idle_timeout
+            if idle[0].idle_since < stale_before:
+                stale = [c for c in idle if c.idle_since < stale_before]
+                idle[:] = [c for c in idle if c.idle_since >= stale_before]
+                for conn in stale:
+                    conn.abort()
         while idle:
             conn = idle.pop()
             if not conn.closed:
@@ -226,6 +236,7 @@ class UpstreamPool:
     def release(self, conn: UpstreamConnection) -> None:
         if conn.reusable() and not self._closed and len(self.idle) < self.target.pool_size:
             conn.sink = None
+            conn.idle_since = self._loop.time()
             self.idle.append(conn)
         else:
             conn.abort()

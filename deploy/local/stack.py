@@ -47,7 +47,10 @@ def processes(token: str) -> list[Proc]:
     py = str(BIN / "python")
     return [
         Proc("monolith", [str(BIN / "gunicorn"), "monolith.config.wsgi", "-b", "127.0.0.1:8001",
-                          "-k", "gthread", "--threads", "8", "-w", "2", "--access-logfile", "-"],
+                          "-k", "gthread", "--threads", "8", "-w", "2", "--access-logfile", "-",
+                          # longer than the proxy keeps idle pooled connections (idle_timeout 50 s): the
+                          # proxy ends idle connections, so no request races gunicorn's close (default 2 s)
+                          "--keep-alive", "75"],
              health=f"{MONOLITH}/healthz"),
         Proc("worker", [str(BIN / "celery"), "-A", "monolith.config", "worker", "-Q", "monolith",
                         "--pool", "threads", "--concurrency", "4", "-l", "info", "-B",

@@ -105,3 +105,23 @@ def test_metrics_count_requests(make_proxy):
     assert 'strangler_requests_total{route="payments",target="monolith",status="2xx"} 3' in text
     assert 'strangler_request_duration_seconds_count{route="payments",target="monolith"} 3' in text
     assert 'strangler_request_duration_seconds_bucket{route="payments",target="monolith",le="+Inf"} 3' in text
+
+
+def test_pooled_connections_are_reused_then_closed_after_the_idle_timeout(make_proxy, upstreams):
+    import time
+
+    from strangler.tests.conftest import base_config
+
+    config = base_config(upstreams["monolith"], upstreams["service"])
+    config["targets"]["monolith"]["idle_timeout"] = 0.3
+    proxy = make_proxy(config)
+
+    def peer() -> int:
+        status, _, body = proxy.request("GET", "/anything")
+        assert status == 200
+        return json.loads(body)["peer_port"]
+
+    first = peer()
+    assert peer() == first  # kept alive and reused from the pool
+    time.sleep(0.6)
+    assert peer() != first  # idle too long: closed by the proxy, a fresh connection is opened

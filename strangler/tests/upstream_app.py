@@ -110,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Trailer", "X-T")
             self.send_header("X-Kept", "yes")
         payload: dict[str, object] = {
-            "upstream": NAME, "method": self.command, "path": self.path,
+            "upstream": NAME, "method": self.command, "path": self.path, "peer_port": self.client_address[1],
             "headers": [[k, v] for k, v in self.headers.items()],
             "body_size": size, "body_crc": crc,
             "body": head.decode("utf-8", "replace") if size <= 65536 else "",
