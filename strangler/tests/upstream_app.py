@@ -110,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Trailer", "X-T")
             self.send_header("X-Kept", "yes")
         payload: dict[str, object] = {
-            "upstream": NAME, "method": self.command, "path": self.path, "peer_port": self.client_address[1],
+            "upstream": NAME, "method": self.command, "path": self.path,
             "headers": [[k, v] for k, v in self.headers.items()],
             "body_size": size, "body_crc": crc,
             "body": head.decode("utf-8", "replace") if size <= 65536 else "",
@@ -126,6 +126,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("X-Upstream", NAME)
+        self.send_header("X-Peer-Port", str(self.client_address[1]))  # which pooled connection served it
         if self.command == "HEAD":
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
