@@ -88,7 +88,7 @@ Try a full checkout through the proxy (seeded user demo@example.com / demo-pass-
       -d '{{"email": "demo@example.com", "password": "demo-pass-123"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   PRODUCT=$(curl -s {proxy}/api/v1/products/ | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
   ORDER=$(curl -s -X POST {proxy}/api/v1/orders/ -H "Authorization: Token $TOKEN" -H 'Content-Type: application/json' \\
-      -H "Idempotency-Key: $(uuidgen || date +%s%N)" -d "{{\\"lines\\": [{{\\"product_id\\": \\"$PRODUCT\\", \\"quantity\\": 1}}]}}" \\
+      -H "Idempotency-Key: $(python3 -c 'import uuid; print(uuid.uuid4())')" -d "{{\\"lines\\": [{{\\"product_id\\": \\"$PRODUCT\\", \\"quantity\\": 1}}]}}" \\
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   curl -s -X POST {proxy}/api/v1/orders/$ORDER/checkout/ -H "Authorization: Token $TOKEN" \\
       -H 'Content-Type: application/json' -H "Idempotency-Key: checkout-$ORDER" -d '{{"card_token": "tok_visa"}}'
