@@ -19,9 +19,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
 BIN = Path(sys.executable).parent
-PROXY = "http://127.0.0.1:8000"
-MONOLITH = "http://127.0.0.1:8001"
-ADMIN = "http://127.0.0.1:8100"
+ROUTES = ROOT / "deploy" / "local" / "routes.toml"
+
+
+@dataclass(frozen=True)
+class Ports:
+    proxy: int = 8000
+    monolith: int = 8001
+    admin: int = 8100
+
+
+DEFAULT_PORTS = Ports()
 
 
 @dataclass
@@ -43,24 +51,53 @@ def admin_token() -> str:
     return token
 
 
-def processes(token: str) -> list[Proc]:
+def processes(*, token: str, ports: Ports = DEFAULT_PORTS, routes: Path = ROUTES) -> list[Proc]:
+    """The stack's processes; `routes` must agree with `ports` (tests pass a rewritten copy)."""
     py = str(BIN / "python")
     return [
-        Proc("monolith", [str(BIN / "gunicorn"), "monolith.config.wsgi", "-b", "127.0.0.1:8001",
+        Proc("monolith", [str(BIN / "gunicorn"), "monolith.config.wsgi", "-b", f"127.0.0.1:{ports.monolith}",
                           "-k", "gthread", "--threads", "8", "-w", "2", "--access-logfile", "-",
                           # longer than the proxy keeps idle pooled connections (idle_timeout 50 s): the
                           # proxy ends idle connections, so no request races gunicorn's close (default 2 s)
                           "--keep-alive", "75"],
-             health=f"{MONOLITH}/healthz"),
+             health=f"http://127.0.0.1:{ports.monolith}/healthz"),
         Proc("worker", [str(BIN / "celery"), "-A", "monolith.config", "worker", "-Q", "monolith",
                         "--pool", "threads", "--concurrency", "4", "-l", "info", "-B",
                         "--schedule", str(VAR / "celerybeat-schedule")]),
         Proc("relay", [py, "manage.py", "relay_outbox", "--loop"]),
-        Proc("strangler", [py, "-m", "strangler", "--config", "deploy/local/routes.toml", "serve"],
-             health=f"{PROXY}/healthz",
+        Proc("strangler", [py, "-m", "strangler", "--config", str(routes), "serve"],
+             health=f"http://127.0.0.1:{ports.proxy}/healthz",
              env={"STRANGLER_ADMIN_TOKEN": token,
                   "STRANGLER_OVERRIDE_SECRET": os.environ.get("STRANGLER_OVERRIDE_SECRET", token)}),
     ]
+
+
+def start(procs: list[Proc], env: dict[str, str]) -> None:
+    base_env = {**env, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}:{env.get('PATH', '')}"}
+    for proc in procs:
+        proc.popen = subprocess.Popen(proc.cmd, cwd=ROOT, env={**base_env, **proc.env})
+        print(f"[stack] started {proc.name} (pid {proc.popen.pid})", flush=True)
+
+
+def wait_all_healthy(procs: list[Proc], seconds: float = 30) -> Proc | None:
+    """None when every process with a health URL answers 200; else the first that did not."""
+    for proc in procs:
+        if proc.health and not wait_healthy(proc.health, seconds):
+            return proc
+    return None
+
+
+def stop(procs: list[Proc]) -> None:
+    for proc in procs:
+        if proc.popen and proc.popen.poll() is None:
+            proc.popen.terminate()
+    for proc in procs:
+        if proc.popen:
+            try:
+                proc.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait()
 
 
 def wait_healthy(url: str, seconds: float = 30) -> bool:
@@ -103,25 +140,24 @@ Ctrl-C stops everything.
 def main() -> int:
     VAR.mkdir(exist_ok=True)
     token = admin_token()
-    procs = processes(token)
-    base_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    procs = processes(token=token)
     stopping = False
 
-    def stop(*_args: object) -> None:
+    def on_signal(*_args: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    for proc in procs:
-        proc.popen = subprocess.Popen(proc.cmd, cwd=ROOT, env={**base_env, **proc.env})
-        print(f"[stack] started {proc.name} (pid {proc.popen.pid})", flush=True)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    start(procs, dict(os.environ))
     try:
-        for proc in procs:
-            if proc.health and not wait_healthy(proc.health):
-                print(f"[stack] {proc.name} did not become healthy at {proc.health}", file=sys.stderr)
-                return 1
-        print(WALKTHROUGH.format(proxy=PROXY, monolith=MONOLITH, admin=ADMIN, token=token, bin=BIN), flush=True)
+        unhealthy = wait_all_healthy(procs)
+        if unhealthy is not None:
+            print(f"[stack] {unhealthy.name} did not become healthy at {unhealthy.health}", file=sys.stderr)
+            return 1
+        ports = DEFAULT_PORTS
+        print(WALKTHROUGH.format(proxy=f"http://127.0.0.1:{ports.proxy}", monolith=f"http://127.0.0.1:{ports.monolith}",
+                                 admin=f"http://127.0.0.1:{ports.admin}", token=token, bin=BIN), flush=True)
         while not stopping:
             dead = [p for p in procs if p.popen and p.popen.poll() is not None]
             if dead:
@@ -130,15 +166,7 @@ def main() -> int:
             time.sleep(0.5)
         return 0
     finally:
-        for proc in procs:
-            if proc.popen and proc.popen.poll() is None:
-                proc.popen.terminate()
-        for proc in procs:
-            if proc.popen:
-                try:
-                    proc.popen.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.popen.kill()
+        stop(procs)
         print("[stack] stopped", flush=True)
 
 
