@@ -54,13 +54,14 @@ class ProxyServer:
         )
         self.access_log.start()
         timeouts = [t.read_timeout for t in self.config.table.targets.values()]
+        timeouts += [t.idle_timeout for t in self.config.table.targets.values()]
         timeouts += (self.config.limits.keepalive_timeout, self.config.limits.header_timeout)
         self._tick = min(1.0, max(0.05, min(timeouts) / 4))
         self._mark = (time.process_time(), loop.time())
         self._sweeper = loop.call_later(self._tick, self._sweep)
 
     def _sweep(self) -> None:
-        """One timer for every deadline: read timeouts, keep-alive expiry, access log flush, and
+        """One timer for every deadline: read timeouts, keep-alive and pool idle expiry, access log flush, and
         the CPU utilisation that decides whether shadow mirrors are shed."""
         now = self.loop.time()
         cpu = time.process_time()
@@ -70,6 +71,8 @@ class ProxyServer:
         self._mark = (cpu, now)
         for conn in list(self.connections):
             conn.check(now)
+        for pool in self.pools.values():
+            pool.expire_idle(now)
         if self.shadow.inflight:
             self.shadow.check(now)
         self.access_log.flush()

@@ -192,29 +192,33 @@ class UpstreamConnection(asyncio.Protocol):
 class UpstreamPool:
     """Idle keep-alive connections to one target, most recently used first."""
 
-    __slots__ = ("target", "idle", "_loop", "_closed")
+    __slots__ = ("target", "idle", "now", "_loop", "_closed")
 
     def __init__(self, target: Target, loop: asyncio.AbstractEventLoop) -> None:
         self.target = target
         self.idle: list[UpstreamConnection] = []
+        self.now = loop.time()  # coarse clock, advanced by expire_idle on every sweep
         self._loop = loop
         self._closed = False
 
     def get_idle(self) -> UpstreamConnection | None:
         idle = self.idle
-        if idle:
-            # Most recently used last: once the oldest is past the idle timeout, drop every stale one.
-            stale_before = self._loop.time() - self.target.idle_timeout
-            if idle[0].idle_since < stale_before:
-                stale = [c for c in idle if c.idle_since < stale_before]
-                idle[:] = [c for c in idle if c.idle_since >= stale_before]
-                for conn in stale:
-                    conn.abort()
         while idle:
             conn = idle.pop()
             if not conn.closed:
                 return conn
         return None
+
+    def expire_idle(self, now: float) -> None:
+        """Called by the server's sweep (not per request): close connections idle past the timeout."""
+        self.now = now
+        idle = self.idle
+        if idle and idle[0].idle_since < now - self.target.idle_timeout:  # oldest first
+            stale_before = now - self.target.idle_timeout
+            stale = [c for c in idle if c.idle_since < stale_before]
+            idle[:] = [c for c in idle if c.idle_since >= stale_before]
+            for conn in stale:
+                conn.abort()
 
     async def connect(self) -> UpstreamConnection:
         target = self.target
@@ -236,7 +240,7 @@ class UpstreamPool:
     def release(self, conn: UpstreamConnection) -> None:
         if conn.reusable() and not self._closed and len(self.idle) < self.target.pool_size:
             conn.sink = None
-            conn.idle_since = self._loop.time()
+            conn.idle_since = self.now
             self.idle.append(conn)
         else:
             conn.abort()
