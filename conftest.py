@@ -1,11 +1,8 @@
 """Fixtures every monolith test may use. Context-specific factories live in each context's tests/."""
 
-import os
 import uuid
 
 import pytest
-
-os.environ.setdefault("PACT_DO_NOT_TRACK", "true")
 
 
 @pytest.fixture(autouse=True)

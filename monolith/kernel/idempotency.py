@@ -30,9 +30,13 @@ OPENAPI_PARAMETER = OpenApiParameter(
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 # A pending claim older than this belongs to a crashed request; a replay may take it over.
 STALE_CLAIM = dt.timedelta(seconds=30)
-# Outcomes worth remembering. Input errors (400/404/415/422) wrote nothing: forget the key so the
-# client can correct the request; 5xx are retried by executing again.
-_STORED = lambda status: status < 400 or status in (402, 409)  # noqa: E731
+
+
+def _stored(status: int) -> bool:
+    """Outcomes worth remembering. Input errors (400/404/415/422) wrote nothing: the key is
+    forgotten so the client can correct the request; 5xx are retried by executing again."""
+    return status < 400 or status in (402, 409)
+
 
 
 def request_fingerprint(request: Request) -> str:
@@ -101,7 +105,7 @@ def idempotent(request: Request, *, scope: str, handler: Callable[[], Response],
     except BaseException:
         IdempotencyRecord.objects.filter(pk=record.pk, state=record.PENDING).delete()
         raise
-    if _STORED(response.status_code):
+    if _stored(response.status_code):
         IdempotencyRecord.objects.filter(pk=record.pk).update(
             state=record.COMPLETED, status_code=response.status_code, response_body=response.data
         )

@@ -8,7 +8,7 @@ from monolith.kernel import bus, idempotency, outbox
 
 
 @shared_task(name="kernel.dispatch_event", bind=True, max_retries=None, acks_late=True)
-def dispatch_event(self, envelope: dict[str, Any]) -> int:  # noqa: ANN001 - celery's bound task
+def dispatch_event(self, envelope: dict[str, Any]) -> int:
     try:
         return bus.dispatch(envelope)
     except Exception as exc:
