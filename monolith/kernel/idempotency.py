@@ -38,7 +38,6 @@ def _stored(status: int) -> bool:
     return status < 400 or status in (402, 409)
 
 
-
 def request_fingerprint(request: Request) -> str:
     raw = request._request.body  # read before DRF parses it, so both can use it
     try:
