@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint imports pytest test-postgres bench migrate seed clean
+.PHONY: run test install lint imports pytest acceptance test-postgres bench migrate seed clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -12,14 +12,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt extracted/payments/pyproject.toml
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[monolith,dev,redis,postgres]'
+	$(BIN)/pip install --quiet --no-deps -e extracted/payments
 	@touch $(STAMP)
 
 install: $(STAMP)
 
+## Both databases: the monolith's and the payments service's (each owns its schema).
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python deploy/local/stack.py migrate
 
 seed: migrate
 	$(BIN)/python -m monolith.config.seed_demo
@@ -33,20 +35,28 @@ lint: install
 
 imports: install
 	$(BIN)/lint-imports
+	cd extracted/payments && PYTHONPATH=.:../.. ../../$(BIN)/lint-imports
 
 pytest: install
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -m "not acceptance"
+	cd extracted/payments && ../../$(BIN)/pytest -q -p no:cacheprovider
+
+## The cutover acceptance run: the whole stack on PostgreSQL + Redis on loopback, route flips under
+## load, the service killed, Redis stopped. Always on PostgreSQL, so it runs once, not per pass.
+acceptance: install
+	$(BIN)/pytest -q -p no:cacheprovider -m acceptance -s tests/test_cutover_acceptance.py
 
 ## make test: install, lint, import contracts and every test (SQLite unless DATABASE_URL says otherwise).
-test: lint imports pytest
+test: lint imports pytest acceptance
 
 ## The same suite against PostgreSQL on loopback (what .ci/run does as its second pass).
 test-postgres: install
-	DATABASE_URL=postgresql://postgres@127.0.0.1:5432/strangler_ci $(BIN)/pytest -q -p no:cacheprovider
+	DATABASE_URL=postgresql://postgres@127.0.0.1:5432/strangler_ci $(MAKE) pytest
 
 bench: install
 	bash bench/setup.sh
 	$(BIN)/python bench/proxy.py
+	$(BIN)/python bench/backfill.py
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache
+	rm -rf var extracted/payments/var .pytest_cache .ruff_cache

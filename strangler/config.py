@@ -31,6 +31,7 @@ from strangler.types import (
 )
 
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CALLER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _METHOD = re.compile(r"^[A-Z]{1,20}$")
 
@@ -87,7 +88,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"[store] redis_url: expected redis:// URL, got {redis_url!r}")
 
-    targets = _targets(_table(data, "targets", "targets"))
+    targets = _targets(_table(data, "targets", "targets"), env)
     routes = _routes(data.get("routes", []), targets)
     return ProxyConfig(
         listen_host=listen_host,
@@ -108,7 +109,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     )
 
 
-def _targets(raw: Mapping[str, Any]) -> dict[str, Target]:
+def _targets(raw: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Target]:
     if MONOLITH not in raw:
         raise ConfigError(f"[targets] missing the {MONOLITH!r} target: every table needs one")
     out: dict[str, Target] = {}
@@ -118,7 +119,8 @@ def _targets(raw: Mapping[str, Any]) -> dict[str, Target]:
             raise ConfigError(f"{where}: target names are letters, digits, '_' and '-'")
         if not isinstance(spec, Mapping):
             raise ConfigError(f"{where}: expected a table")
-        _keys(spec, where, {"url", "connect_timeout", "read_timeout", "pool_size", "idle_timeout", "add_headers"})
+        _keys(spec, where, {"url", "connect_timeout", "read_timeout", "pool_size", "idle_timeout", "add_headers",
+                            "credential"})
         url = _str(spec.get("url"), f"{where} url")
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
@@ -141,8 +143,27 @@ def _targets(raw: Mapping[str, Any]) -> dict[str, Target]:
             pool_size=_int(spec.get("pool_size", 64), f"{where} pool_size", 0),
             idle_timeout=_float(spec.get("idle_timeout", 50.0), f"{where} idle_timeout"),
             add_headers=tuple((k, v) for k, v in add.items()),
+            **_credential(spec.get("credential"), where, env),
         )
     return out
+
+
+def _credential(spec: object, where: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """``credential = {caller = "strangler", secret_env = "INTERNAL_AUTH_SECRET"}``: the proxy signs
+    every request to this target, so the service can refuse anything that did not come through it."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where} credential: expected a table with caller and secret_env")
+    _keys(spec, f"{where} credential", {"caller", "secret_env"})
+    caller = _str(spec.get("caller", "strangler"), f"{where} credential caller")
+    if not _CALLER.match(caller):
+        raise ConfigError(f"{where} credential caller: lowercase letters, digits, '-' and '_', got {caller!r}")
+    secret_env = _str(spec.get("secret_env", "INTERNAL_AUTH_SECRET"), f"{where} credential secret_env")
+    # A missing secret is refused when the proxy starts, not here: the CLI reads this file too.
+    secret = env.get(secret_env, "")
+    return {"credential_caller": caller, "credential_secret_env": secret_env,
+            "credential_secret": secret.encode() or None}
 
 
 _ROUTE_KEYS = {"name", "prefix", "service", "mode", "weight", "cohort", "fallback", "methods", "header",

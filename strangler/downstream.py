@@ -41,6 +41,8 @@ _SPECIAL = {
     b"x-forwarded-for": _DROP, b"x-forwarded-proto": _DROP, b"x-forwarded-host": _DROP, b"forwarded": _DROP,
     b"x-request-id": _RID, b"traceparent": _TRACEPARENT, b"tracestate": _TRACESTATE,
     b"x-strangler-override": _OVERRIDE, b"expect": _EXPECT,
+    # Only the proxy signs requests to services (strangler.credentials); a client's own is dropped.
+    b"x-internal-credential": _DROP,
 }
 _PAUSE_PIPELINE, _PAUSE_BODY, _PAUSE_UPSTREAM = 1, 2, 4
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")}

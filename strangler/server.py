@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from strangler.accesslog import AccessLog
 from strangler.breaker import CircuitBreaker
-from strangler.config import ProxyConfig
+from strangler.config import ConfigError, ProxyConfig
+from strangler.credentials import HEADER as CREDENTIAL_HEADER
+from strangler.credentials import CredentialSource
 from strangler.downstream import ClientProtocol
 from strangler.metrics import Metrics
 from strangler.routing import CompiledTable
 from strangler.shadow import Shadower
-from strangler.types import MONOLITH, BreakerPolicy, BreakerState, RouteState, RouteTable
+from strangler.types import MONOLITH, BreakerPolicy, BreakerState, RouteState, RouteTable, Target
 from strangler.upstream import UpstreamPool
 
 
@@ -30,10 +32,9 @@ class ProxyServer:
         self.closing = False
         self.breakers = {name: CircuitBreaker(_breaker_policy(config.table, name)) for name in config.table.targets}
         self._metrics.breaker_source = self.breaker_states
-        self.target_headers = {
-            name: b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in t.add_headers)
-            for name, t in config.table.targets.items()
-        }
+        self.credentials = target_credentials(config.table.targets.values())
+        self.target_headers: dict[str, bytes] = {}
+        self._refresh_target_headers()
         self.host_headers = {
             name: b"Host: %s:%d\r\n" % (t.host.encode(), t.port) for name, t in config.table.targets.items()
         }
@@ -76,7 +77,18 @@ class ProxyServer:
         if self.shadow.inflight:
             self.shadow.check(now)
         self.access_log.flush()
+        if self.credentials:
+            self._refresh_target_headers()
         self._sweeper = self.loop.call_later(self._tick, self._sweep)
+
+    def _refresh_target_headers(self) -> None:
+        """Static add_headers plus the current internal credential; re-minted long before expiry."""
+        for name, target in self.config.table.targets.items():
+            head = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in target.add_headers)
+            source = self.credentials.get(name)
+            if source is not None:
+                head += b"%s: %s\r\n" % (CREDENTIAL_HEADER.encode(), source.current().encode())
+            self.target_headers[name] = head
 
     @property
     def port(self) -> int:
@@ -153,3 +165,16 @@ def serve(config: ProxyConfig) -> None:
         pass
     finally:
         loop.close()
+
+
+def target_credentials(targets: Iterable[Target]) -> dict[str, CredentialSource]:
+    """One credential source per target that wants signed requests; refuses to start without its secret."""
+    out: dict[str, CredentialSource] = {}
+    for target in targets:
+        if target.credential_caller is None:
+            continue
+        if not target.credential_secret:
+            raise ConfigError(f"[targets.{target.name}] credential: environment variable "
+                              f"{target.credential_secret_env} is empty or unset")
+        out[target.name] = CredentialSource(target.credential_secret, target.credential_caller)
+    return out

@@ -51,8 +51,13 @@ class Target:
     # Close pooled connections idle this long; keep it below the upstream's keep-alive timeout so
     # the proxy, not the upstream, ends an idle connection (no request races the upstream's close).
     idle_timeout: float = 50.0
-    # Extra headers added to every request sent to this target (e.g. an internal credential).
+    # Extra headers added to every request sent to this target.
     add_headers: tuple[tuple[str, str], ...] = ()
+    # Sign requests to this target with an internal credential (strangler.credentials) as this
+    # caller; the secret is read from the environment variable named in the route table.
+    credential_caller: str | None = None
+    credential_secret_env: str = ""
+    credential_secret: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ def test_readyz_503_when_the_broker_is_unreachable(client, monkeypatch):
 
 
 def _django_setup(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "INTERNAL_AUTH_SECRET"}}
     clean |= {"DJANGO_SETTINGS_MODULE": "monolith.config.settings", **env}
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); print('started')"],
@@ -58,7 +58,13 @@ def test_settings_refuse_production_with_the_default_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
-def test_settings_start_in_production_with_a_real_secret_key():
+def test_settings_refuse_production_with_the_default_internal_secret():
     result = _django_setup(DEBUG="0", SECRET_KEY="a-real-secret-" + "x" * 40)
+    assert result.returncode != 0
+    assert "INTERNAL_AUTH_SECRET" in result.stderr
+
+
+def test_settings_start_in_production_with_real_secrets():
+    result = _django_setup(DEBUG="0", SECRET_KEY="a-real-secret-" + "x" * 40, INTERNAL_AUTH_SECRET="s" * 32)
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout

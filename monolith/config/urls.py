@@ -11,6 +11,9 @@ urlpatterns = [
     path("api/v1/products/", include("monolith.catalog.urls")),
     path("api/v1/orders/", include("monolith.orders.urls")),
     path("api/v1/payments/", include("monolith.payments.urls")),
+    # Service to service, behind an internal credential (monolith.kernel.internal_auth).
+    path("internal/v1/users/", include("monolith.users.internal_urls")),
+    path("internal/v1/payments/", include("monolith.payments.internal_urls")),
 ]
 
 handler404 = "monolith.kernel.errors.not_found_view"

@@ -14,19 +14,26 @@ logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
-    """A business rule refused the request. Raised by services; rendered by the API layer."""
+    """A business rule refused the request. Raised by services; rendered by the API layer.
+
+    ``retry_after`` (seconds) marks a refusal that is expected to go away by itself (a dependency
+    is down): the API layer sends it as the Retry-After header so clients back off, not hammer.
+    """
 
     status_code = 400
     code = "invalid"
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None, fields: dict[str, list[str]] | None = None,
-                 status_code: int | None = None) -> None:
+                 status_code: int | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         if status_code:
             self.status_code = status_code
+        if retry_after is not None:
+            self.retry_after = retry_after
         self.fields = fields or {}
 
 
@@ -77,7 +84,8 @@ _DRF_CODES = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers)
     response = drf_default_handler(exc, context)
     if response is None:
         logger.exception("unhandled error in API view", exc_info=exc)

@@ -6,8 +6,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from monolith.kernel.events import Event, event_envelope
 from monolith.kernel.models import OutboxMessage
@@ -27,10 +29,25 @@ def outbox_add(*, event: Event) -> OutboxMessage:
     )
 
 
-def celery_publisher(envelope: dict[str, Any]) -> None:
-    from monolith.config.celery import app
+def outbox_queues(event_type: str) -> list[str]:
+    """Where an event goes: ``OUTBOX_ROUTES[event_type]``, else ``OUTBOX_ROUTES["*"]``, else the
+    project's own queue. An empty list means nobody outside listens: the event is only recorded."""
+    routes = getattr(settings, "OUTBOX_ROUTES", {})
+    if event_type in routes:
+        return list(routes[event_type])
+    if "*" in routes:
+        return list(routes["*"])
+    return [settings.CELERY_TASK_DEFAULT_QUEUE]
 
-    app.send_task("kernel.dispatch_event", args=[envelope])
+
+def celery_publisher(envelope: dict[str, Any]) -> None:
+    """Send the envelope to the ``kernel.dispatch_event`` task of every queue that wants it.
+
+    Several queues are sent one after the other; a failure part-way republishes to all of them
+    next round, which the consumers' inboxes absorb."""
+    app = import_string(settings.OUTBOX_CELERY_APP)
+    for queue in outbox_queues(envelope["type"]):
+        app.send_task("kernel.dispatch_event", args=[envelope], queue=queue)
 
 
 def outbox_publish_pending(*, publish: Publisher = celery_publisher, batch_size: int = 100) -> int:

@@ -3,7 +3,9 @@
 Status codes: POST /orders/ 201; checkout 200 with the confirmed order (also when it was
 already confirmed), 402 when the charge was refused (stock released, order failed; code is
 the processor's reason: card_declined, insufficient_funds, processor_timeout, ...), 409 for
-a failed or cancelled order, insufficient stock, or a checkout still in flight.
+a failed or cancelled order, insufficient stock, or a checkout still in flight, 503 with
+Retry-After when payments cannot be reached (stock stays reserved; the same Idempotency-Key
+resumes the checkout later and charges at most once).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from monolith.orders.services import (
     order_checkout,
     order_create,
 )
+from monolith.payments.interface import PaymentsUnavailable
 
 
 class OrderLineOutputSerializer(serializers.Serializer):
@@ -129,12 +132,15 @@ class OrderCheckoutApi(APIView):
                    402: OpenApiResponse(description="charge refused; stock released, order failed"),
                    404: OpenApiResponse(description="not yours or missing"),
                    409: OpenApiResponse(description="order failed/cancelled, insufficient_stock, checkout_in_progress"),
-                   422: OpenApiResponse(description="idempotency key reused with another body")},
+                   422: OpenApiResponse(description="idempotency key reused with another body"),
+                   503: OpenApiResponse(description="payments_unavailable: retry with the same key after "
+                                                    "Retry-After seconds")},
     )
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
+        # Transient outcomes are not stored under the key: a retry with it must run the saga again.
         return idempotency.idempotent(request, scope=f"orders.checkout:{request.user.pk}",
                                       handler=lambda: self._checkout(request, order_id),
-                                      transient=(CheckoutInProgress,))
+                                      transient=(CheckoutInProgress, PaymentsUnavailable))
 
     def _checkout(self, request: Request, order_id: uuid.UUID) -> Response:
         data = self.InputSerializer(data=request.data)

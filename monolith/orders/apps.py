@@ -5,3 +5,7 @@ class OrdersConfig(AppConfig):
     name = "monolith.orders"
     label = "orders"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the event consumers with the kernel bus (web, worker and tests alike).
+        from monolith.orders import handlers  # noqa: F401

@@ -4,6 +4,10 @@ Checkout = reserve stock -> charge -> commit stock and confirm. Every step commi
 next one starts and every step is idempotent (the reservation is keyed by order id, the charge
 by a key derived from the order id), so a crashed checkout is resumed by running the saga
 again from its recorded step; a failed charge is compensated by releasing the stock.
+
+When payments cannot be reached (PaymentsUnavailable) the saga simply stops where it is: the
+stock stays reserved, the step stays ``stock_reserved``, and the next attempt (the client's retry,
+a payment event, the periodic sweep) charges with the same key, so at most once.
 """
 
 from __future__ import annotations
@@ -106,7 +110,7 @@ def order_checkout(*, order_id: uuid.UUID, user_id: uuid.UUID, card_token: str) 
     order = _checkout_begin(order_id=order_id, user_id=user_id, card_token=card_token)
     if order.status == Order.CONFIRMED:
         return order
-    order = _saga_drive(order_id=order_id)
+    order = _saga_drive_or_pause(order_id=order_id)
     return _checkout_outcome(order_id=order.id)
 
 
@@ -153,7 +157,29 @@ def order_checkout_resume(*, order_id: uuid.UUID) -> Order:
             return Order.objects.get(pk=order_id)
         saga.attempts += 1
         saga.save(update_fields=["attempts", "updated_at"])
-    return _saga_drive(order_id=order_id)
+    return _saga_drive_or_pause(order_id=order_id)
+
+
+def order_checkout_waiting_on_payment(*, order_id: uuid.UUID) -> bool:
+    """Whether the order's checkout holds its stock and waits for a charge outcome."""
+    return CheckoutSaga.objects.filter(pk=order_id, step=CheckoutSaga.STOCK_RESERVED).exists()
+
+
+def _saga_drive_or_pause(*, order_id: uuid.UUID) -> Order:
+    """Drive the saga; when payments is unreachable, leave it resumable and let the error through."""
+    try:
+        return _saga_drive(order_id=order_id)
+    except payments.PaymentsUnavailable:
+        _saga_pause(order_id=order_id)
+        raise
+
+
+def _saga_pause(*, order_id: uuid.UUID) -> None:
+    """Nobody drives the saga any more: give up its in-progress window (``updated_at`` is its lease)
+    so the client's retry after Retry-After resumes it at once instead of answering 409 for 30 s.
+    ``update()`` on purpose: ``save()`` would stamp updated_at with now."""
+    CheckoutSaga.objects.filter(pk=order_id, step__in=CheckoutSaga.ACTIVE_STEPS).update(
+        updated_at=timezone.now() - IN_PROGRESS_WINDOW)
 
 
 def _saga_drive(*, order_id: uuid.UUID) -> Order:

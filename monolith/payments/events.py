@@ -37,3 +37,17 @@ class PaymentRefunded(Event):
     amount_minor: int
     currency: str
     refunded_total_minor: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PaymentSynced(Event):
+    """The whole state of one payment after a write, for the other store during a cutover.
+
+    ``payment`` and ``refunds`` are JSON-safe snapshots (monolith.payments.sync.payment_snapshot);
+    ``origin`` ("monolith" | "payments-service") lets each side ignore its own snapshots.
+    """
+
+    type_name: ClassVar[str] = "payments.PaymentSynced"
+    payment: dict
+    refunds: list
+    origin: str

@@ -4,6 +4,11 @@ A charge is two short transactions around the processor call: claim a pending ro
 caller's idempotency key, then settle it. The processor call holds no database lock, and a
 crash between the two leaves a pending row that the next call with the same key settles (the
 processor deduplicates on the key, so the card is never charged twice).
+
+Ids come from the idempotency keys and event ids from the ids (monolith.kernel.ids), so the
+monolith and the payments service create the same rows and events for the same request. Every
+write bumps ``revision`` and records a PaymentSynced snapshot in its own transaction, which keeps
+the other store up to date during the cutover.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import uuid
 from django.db import IntegrityError, transaction
 
 from monolith.kernel.errors import Conflict, DomainError, Unprocessable, ValidationFailed
+from monolith.kernel.ids import PAYMENT_ID_NAMESPACE, REFUND_ID_NAMESPACE, event_id_for, id_from_key
 from monolith.kernel.money import Money
 from monolith.kernel.outbox import outbox_add
 from monolith.payments.events import PaymentCaptured, PaymentFailed, PaymentRefunded
 from monolith.payments.models import Payment, Refund
 from monolith.payments.processors import ProcessorTimeout, processor_get
 from monolith.payments.selectors import payment_get
+from monolith.payments.sync import payment_synced_event
 
 CARD_TOKEN_MAX = 200
 KEY_MAX = 400
@@ -35,10 +42,13 @@ def _payment_claim(*, order_id: uuid.UUID, user_id: uuid.UUID, amount: Money, id
     if existing is None:
         try:
             with transaction.atomic():
-                return Payment.objects.create(
-                    order_id=order_id, user_id=user_id, amount_minor=amount.amount_minor,
-                    currency=amount.currency, idempotency_key=idempotency_key,
+                payment = Payment.objects.create(
+                    id=id_from_key(PAYMENT_ID_NAMESPACE, idempotency_key), order_id=order_id, user_id=user_id,
+                    amount_minor=amount.amount_minor, currency=amount.currency, idempotency_key=idempotency_key,
+                    revision=1,
                 )
+                outbox_add(event=payment_synced_event(payment=payment))
+                return payment
         except IntegrityError:
             existing = Payment.objects.get(idempotency_key=idempotency_key)
     same = (existing.order_id, existing.user_id, existing.amount_minor, existing.currency) == (
@@ -54,16 +64,21 @@ def _payment_settle(*, payment_id: uuid.UUID, processor_ref: str, failure_reason
         if payment.status != Payment.PENDING:
             return payment  # a concurrent call with the same key settled it first
         payment.processor_ref = processor_ref
+        payment.revision += 1
         if failure_reason:
             payment.status, payment.failure_reason = Payment.FAILED, failure_reason
-            event = PaymentFailed(payment_id=payment.id, order_id=payment.order_id, user_id=payment.user_id,
+            event = PaymentFailed(event_id=event_id_for(PaymentFailed.type_name, payment.id),
+                                  payment_id=payment.id, order_id=payment.order_id, user_id=payment.user_id,
                                   amount_minor=payment.amount_minor, currency=payment.currency, reason=failure_reason)
         else:
             payment.status, payment.captured_minor = Payment.CAPTURED, payment.amount_minor
-            event = PaymentCaptured(payment_id=payment.id, order_id=payment.order_id, user_id=payment.user_id,
+            event = PaymentCaptured(event_id=event_id_for(PaymentCaptured.type_name, payment.id),
+                                    payment_id=payment.id, order_id=payment.order_id, user_id=payment.user_id,
                                     amount_minor=payment.amount_minor, currency=payment.currency)
-        payment.save(update_fields=["status", "failure_reason", "processor_ref", "captured_minor", "updated_at"])
+        payment.save(update_fields=["status", "failure_reason", "processor_ref", "captured_minor", "revision",
+                                    "updated_at"])
         outbox_add(event=event)
+        outbox_add(event=payment_synced_event(payment=payment))
     return payment
 
 
@@ -130,16 +145,19 @@ def payment_refund(*, payment_id: uuid.UUID, amount: Money | None, idempotency_k
             except ProcessorTimeout as exc:
                 raise DomainError("the payment processor did not answer", code=PROCESSOR_TIMEOUT,
                                   status_code=504) from exc
-            refund = Refund.objects.create(payment=payment, amount_minor=refund_amount.amount_minor,
-                                           currency=refund_amount.currency, processor_ref=result.processor_ref,
-                                           idempotency_key=idempotency_key)
+            refund = Refund.objects.create(id=id_from_key(REFUND_ID_NAMESPACE, idempotency_key), payment=payment,
+                                           amount_minor=refund_amount.amount_minor, currency=refund_amount.currency,
+                                           processor_ref=result.processor_ref, idempotency_key=idempotency_key)
             payment.refunded_minor += refund_amount.amount_minor
-            payment.save(update_fields=["refunded_minor", "updated_at"])
+            payment.revision += 1
+            payment.save(update_fields=["refunded_minor", "revision", "updated_at"])
             outbox_add(event=PaymentRefunded(
+                event_id=event_id_for(PaymentRefunded.type_name, refund.id),
                 payment_id=payment.id, refund_id=refund.id, order_id=payment.order_id,
                 amount_minor=refund_amount.amount_minor, currency=refund_amount.currency,
                 refunded_total_minor=payment.refunded_minor,
             ))
+            outbox_add(event=payment_synced_event(payment=payment))
     except IntegrityError:
         existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
         if existing is None:

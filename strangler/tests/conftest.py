@@ -75,8 +75,8 @@ def base_config(monolith: int, service: int, **route: Any) -> dict[str, Any]:
 class ProxyHandle:
     """A ProxyServer on its own uvloop loop in a thread; call() runs a function on that loop."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = parse_config(config, env={"TEST_OVERRIDE_SECRET": SECRET})
+    def __init__(self, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
+        self.config = parse_config(config, env={"TEST_OVERRIDE_SECRET": SECRET, **(env or {})})
         self.loop = uvloop.new_event_loop()
         self.server = ProxyServer(self.config)
         ready: Future[None] = Future()

@@ -118,12 +118,16 @@ def test_relay_command_publishes_pending_rows(monkeypatch):
     assert "relay done: 1 published" in out.getvalue()
 
 
-def test_celery_publisher_sends_the_dispatch_task(monkeypatch):
+def test_celery_publisher_sends_the_dispatch_task_to_each_queue_of_the_event(monkeypatch, settings):
     from monolith.config.celery import app
     from monolith.kernel.outbox import celery_publisher
 
     calls = []
-    monkeypatch.setattr(app, "send_task", lambda name, args: calls.append((name, args)))
-    envelope = {"type": "tests.Pinged", "event_id": str(uuid.uuid4()), "payload": {}}
-    celery_publisher(envelope)
-    assert calls == [("kernel.dispatch_event", [envelope])]
+    monkeypatch.setattr(app, "send_task", lambda name, args, queue: calls.append((name, args, queue)))
+    settings.OUTBOX_ROUTES = {"tests.Synced": ["payments", "audit"], "tests.Quiet": [], "*": ["monolith"]}
+    pinged = {"type": "tests.Pinged", "event_id": str(uuid.uuid4()), "payload": {}}
+    synced = {**pinged, "type": "tests.Synced"}
+    for envelope in (pinged, synced, {**pinged, "type": "tests.Quiet"}):
+        celery_publisher(envelope)
+    assert calls == [("kernel.dispatch_event", [pinged], "monolith"), ("kernel.dispatch_event", [synced], "payments"),
+                     ("kernel.dispatch_event", [synced], "audit")]

@@ -101,22 +101,29 @@ def test_timeout_is_recorded_as_failed(db, monkeypatch):
 def test_nothing_is_written_when_the_callers_transaction_rolls_back(db):
     with pytest.raises(RuntimeError), transaction.atomic():
         _charge()
-        assert Payment.objects.count() == 1 and OutboxMessage.objects.count() == 1
+        # PaymentSynced of the claim, PaymentCaptured, PaymentSynced of the settle
+        assert Payment.objects.count() == 1 and OutboxMessage.objects.count() == 3
         raise RuntimeError("caller fails after charging")
     assert Payment.objects.count() == 0
     assert OutboxMessage.objects.count() == 0
 
 
 def test_status_change_and_event_commit_together(db, monkeypatch):
-    def broken_outbox(**kwargs):
-        raise RuntimeError("outbox insert failed")
+    real_outbox_add = services.outbox_add
+
+    def broken_outbox(*, event):
+        if event.type_name == "payments.PaymentCaptured":
+            raise RuntimeError("outbox insert failed")
+        return real_outbox_add(event=event)
 
     monkeypatch.setattr(services, "outbox_add", broken_outbox)
     with pytest.raises(RuntimeError):
         _charge()
     payment = Payment.objects.get()
-    assert (payment.status, payment.captured_minor) == ("pending", 0)  # the capture rolled back with the event
-    assert OutboxMessage.objects.count() == 0
+    assert (payment.status, payment.captured_minor, payment.revision) == ("pending", 0, 1)  # rolled back with the event
+    # Only the claim's snapshot remains: the settle's snapshot rolled back with the capture.
+    assert [(m.event_type, m.envelope["payload"]["payment"]["revision"]) for m in OutboxMessage.objects.all()] == [
+        ("payments.PaymentSynced", 1)]
 
 
 def test_non_positive_charge_is_refused(db):

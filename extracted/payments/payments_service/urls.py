@@ -1,0 +1,18 @@
+"""Routes of the payments service: the same public and internal payments paths as the monolith."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from payments_service import health, schema  # noqa: F401 - schema registers the auth scheme
+
+urlpatterns = [
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/payments/", include("monolith.payments.urls")),
+    # Service to service, behind an internal credential of the monolith (monolith.kernel.internal_auth).
+    path("internal/v1/payments/", include("monolith.payments.internal_urls")),
+]
+
+handler404 = "monolith.kernel.errors.not_found_view"
+handler500 = "monolith.kernel.errors.server_error_view"

@@ -1,0 +1,171 @@
+"""Cutover acceptance on PostgreSQL and Redis: the whole stack as real processes, shoppers driving
+checkouts and payments through the strangler while the payments route moves, the service dies and
+Redis stops. Nothing may be lost, doubled or (while nothing is broken) refused."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.cutover_support import (
+    SECRET,
+    Stack,
+    shoppers,
+    start_stack,
+    stop_stack,
+    verify_no_loss_no_duplicates,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.acceptance, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def st(tmp_path_factory):
+    stack_ = start_stack(tmp_path_factory.mktemp("cutover"), uuid.uuid4().hex[:8])
+    yield stack_
+    stop_stack(stack_, stack_.db_names)
+
+
+def _run(crowd, stop: threading.Event, schedule) -> None:
+    for shopper in crowd:
+        shopper.start()
+    try:
+        for step in schedule:
+            step()
+    finally:
+        stop.set()
+        for shopper in crowd:
+            shopper.join(timeout=60)
+
+
+def _report(name: str, figures: dict) -> None:
+    print(f"\n[{name}] " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+def test_route_moves_monolith_shadow_canary_service_monolith_without_losing_a_request(st: Stack):
+    stop = threading.Event()
+    crowd = shoppers(st, 6, stop)
+    started = time.monotonic()
+    backfill = {}
+
+    def run_backfill() -> None:  # under load, while continuous sync already runs: both upsert
+        result = st.manage("payments_backfill", "--target", f"http://127.0.0.1:{st.ports.payments}", "--restart")
+        backfill["rc"], backfill["out"] = result.returncode, result.stdout + result.stderr[-2000:]
+
+    schedule = [
+        lambda: time.sleep(4), run_backfill,
+        lambda: st.flip("shadow"), lambda: time.sleep(7),
+        lambda: st.flip("canary", 50), lambda: time.sleep(8),
+        lambda: st.flip("service"), lambda: time.sleep(8),
+        lambda: st.flip("monolith"), lambda: time.sleep(5),
+    ]
+    _run(crowd, stop, schedule)
+    seconds = time.monotonic() - started
+    assert backfill["rc"] == 0, backfill["out"]
+    failures = [f for s in crowd for f in s.failures]
+    assert not failures, f"{len(failures)} failed client requests, e.g. {failures[:5]}"
+    st.drain()
+    figures = verify_no_loss_no_duplicates(st, crowd)
+    assert seconds >= 30 and figures["requests"] >= 2000, (seconds, figures)
+    result = st.reconcile()
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Both sides really served: the service holds payments it created itself, not only copies.
+    kinds = {o.kind for s in crowd for o in s.outcomes}
+    assert {"checkout", "charge", "get", "refund"} <= kinds
+    _report("flips", {**figures, "seconds": round(seconds, 1)})
+
+
+def _post_without_retry(port: int, token: str) -> tuple[int, str | None, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/api/v1/payments/", body=json.dumps({
+            "order_id": str(uuid.uuid4()), "amount_minor": 500, "currency": "EUR", "card_token": "tok_visa"}),
+            headers={"Content-Type": "application/json", "Authorization": f"Token {token}",
+                     "Idempotency-Key": str(uuid.uuid4())})
+        response = conn.getresponse()
+        return response.status, response.getheader("Retry-After"), json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_killing_the_service_keeps_reads_answering_and_retried_writes_charge_once(st: Stack):
+    st.flip("service")
+    stop = threading.Event()
+    crowd = shoppers(st, 4, stop, patient=True)
+    probe = crowd[0]
+    seen: dict[str, list] = {"get": [], "post": []}
+
+    def outage() -> None:
+        st.kill("payments")
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            settled = probe.settled()
+            if settled:
+                pid = probe.captured[settled[0]][0]
+                conn = http.client.HTTPConnection("127.0.0.1", st.ports.proxy, timeout=10)
+                conn.request("GET", f"/api/v1/payments/{pid}/", headers={"Authorization": f"Token {probe.token}"})
+                response = conn.getresponse()
+                seen["get"].append(response.status)
+                response.read()
+                conn.close()
+            seen["post"].append(_post_without_retry(st.ports.proxy, probe.token)[:2])
+            time.sleep(0.3)
+        st.restart("payments")
+
+    _run(crowd, stop, [lambda: time.sleep(6), outage, lambda: time.sleep(12)])
+    assert seen["get"] and set(seen["get"]) == {200}, seen["get"]  # fallback to the monolith's synced copy
+    assert seen["post"] and all(status == 503 and retry_after for status, retry_after in seen["post"]), seen["post"]
+    failures = [f for s in crowd for f in s.failures]
+    assert not failures, f"requests that never succeeded: {failures[:5]}"
+    retried = sum(1 for s in crowd for o in s.outcomes if o.attempts > 1)
+    assert retried > 0, "no client had to retry: the outage did not hit the load"
+    st.drain()
+    figures = verify_no_loss_no_duplicates(st, crowd)
+    result = st.reconcile()
+    assert result.returncode == 0, result.stdout + result.stderr
+    st.flip("monolith")
+    _report("kill", {**figures, "retried_requests": retried})
+
+
+def test_stopping_redis_for_10s_loses_no_event(st: Stack):
+    st.flip("canary", 50)
+    stop = threading.Event()
+    crowd = shoppers(st, 4, stop)
+
+    def redis_outage() -> None:
+        st.redis.stop()
+        time.sleep(10)
+        pending_during = st.pending_outbox()
+        st.redis.start()
+        seen["pending_during_outage"] = pending_during
+
+    seen: dict[str, int] = {}
+    _run(crowd, stop, [lambda: time.sleep(4), redis_outage, lambda: time.sleep(6)])
+    failures = [f for s in crowd for f in s.failures]
+    assert not failures, f"client requests failed while Redis was down: {failures[:5]}"
+    assert seen["pending_during_outage"] > 0, "nothing waited in the outbox: the outage did not hit the load"
+    st.drain(seconds=120)
+    figures = verify_no_loss_no_duplicates(st, crowd)
+    result = st.reconcile()
+    assert result.returncode == 0, result.stdout + result.stderr
+    st.flip("monolith")
+    _report("redis", {**figures, **seen})
+
+
+def test_the_service_refuses_calls_without_the_internal_credential(st: Stack):
+    from strangler.credentials import credential_mint
+
+    for headers in ({}, {"X-Internal-Credential": credential_mint("not-the-secret", "strangler")},
+                    {"X-Internal-Credential": credential_mint(SECRET, "strangler", ttl=-1)}):
+        for path in ("/api/v1/payments/", "/internal/v1/payments/?order_id=" + str(uuid.uuid4())):
+            conn = http.client.HTTPConnection("127.0.0.1", st.ports.payments, timeout=10)
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            body = json.loads(response.read())
+            conn.close()
+            assert response.status == 401 and body["error"]["code"] == "internal_credential_required", (path, body)
