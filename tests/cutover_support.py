@@ -308,9 +308,12 @@ class Shopper(threading.Thread):
                 time.sleep(0.5)
                 continue
             parsed = json.loads(data) if data else None
-            if status == 503 and retry and self.patient and attempts <= 60:
-                assert retry_after is not None, f"503 without Retry-After on {method} {path}"
-                time.sleep(min(float(retry_after), 1.0))
+            # A patient client retries what the Idempotency-Key makes safe to retry: 503 (after
+            # Retry-After), and 502/504, whose outcome it cannot know (the service died mid-request).
+            if status in (502, 503, 504) and retry and self.patient and attempts <= 60:
+                if status == 503:
+                    assert retry_after is not None, f"503 without Retry-After on {method} {path}"
+                time.sleep(min(float(retry_after or 0.5), 1.0))
                 continue
             return status, parsed
 

@@ -49,7 +49,7 @@ def _report(name: str, figures: dict) -> None:
 
 def test_route_moves_monolith_shadow_canary_service_monolith_without_losing_a_request(st: Stack):
     stop = threading.Event()
-    crowd = shoppers(st, 6, stop)
+    crowd = shoppers(st, 10, stop)
     started = time.monotonic()
     backfill = {}
 
@@ -59,10 +59,10 @@ def test_route_moves_monolith_shadow_canary_service_monolith_without_losing_a_re
 
     schedule = [
         lambda: time.sleep(4), run_backfill,
-        lambda: st.flip("shadow"), lambda: time.sleep(7),
-        lambda: st.flip("canary", 50), lambda: time.sleep(8),
-        lambda: st.flip("service"), lambda: time.sleep(8),
-        lambda: st.flip("monolith"), lambda: time.sleep(5),
+        lambda: st.flip("shadow"), lambda: time.sleep(8),
+        lambda: st.flip("canary", 50), lambda: time.sleep(10),
+        lambda: st.flip("service"), lambda: time.sleep(10),
+        lambda: st.flip("monolith"), lambda: time.sleep(8),
     ]
     _run(crowd, stop, schedule)
     seconds = time.monotonic() - started

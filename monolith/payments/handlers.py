@@ -7,16 +7,18 @@ side published itself is skipped: it already holds that state, and applying is n
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from monolith.kernel.bus import subscribe
 from monolith.kernel.errors import ValidationFailed
 from monolith.payments.events import PaymentSynced
-from monolith.payments.sync import payment_sync_apply, sync_origin
+from monolith.payments.sync import SyncConflict, payment_sync_apply, sync_origin
 
 logger = logging.getLogger(__name__)
 
 SYNC_APPLY_CONSUMER = "payments.sync_apply"
+CONFLICT_ATTEMPTS = 3
 
 
 @subscribe(PaymentSynced.type_name, consumer=SYNC_APPLY_CONSUMER)
@@ -24,8 +26,17 @@ def on_payment_synced(envelope: dict[str, Any]) -> None:
     payload = envelope.get("payload") or {}
     if payload.get("origin") == sync_origin():
         return
-    try:
-        payment_sync_apply(snapshot=payload)
-    except ValidationFailed as exc:
-        # Retrying a malformed or contradicting snapshot cannot help; reconcile will show the gap.
-        logger.error("payment snapshot %s not applied: %s %s", envelope.get("event_id"), exc.message, exc.fields)
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            payment_sync_apply(snapshot=payload)
+            return
+        except SyncConflict:
+            # A concurrent local insert of the same payment: wait for its commit and merge again.
+            # Still clashing after that: raise, and the dispatch task retries with backoff (never drop).
+            if attempt == CONFLICT_ATTEMPTS:
+                raise
+            time.sleep(0.05 * attempt)
+        except ValidationFailed as exc:
+            # Retrying a malformed snapshot cannot help; reconcile will show the gap.
+            logger.error("payment snapshot %s not applied: %s %s", envelope.get("event_id"), exc.message, exc.fields)
+            return

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from monolith.kernel.errors import ValidationFailed
+from monolith.kernel.errors import Conflict, ValidationFailed
 from monolith.payments import sync_sql
 from monolith.payments.events import PaymentSynced
 from monolith.payments.models import Payment, Refund
@@ -94,8 +94,17 @@ def _apply(*, payments: Any, refunds: Any, idempotency_records: Any) -> dict[str
     except IntegrityError as exc:
         # Unique idempotency keys under other ids, or refunds beyond the captured amount: the
         # batch contradicts what this side holds. Nothing was written (one transaction).
-        raise ValidationFailed(f"the sync batch conflicts with rows held here: {exc}", code="sync_conflict") from exc
+        raise SyncConflict(f"the sync batch conflicts with rows held here: {exc}") from exc
     return counts
+
+
+class SyncConflict(Conflict):
+    """Rows here clash with the batch. Usually a race: this side is inserting the same payment (same
+    derived id and key) in a transaction not yet committed, and PostgreSQL reports the key index,
+    which ON CONFLICT (id) does not arbitrate. Applying again after that commit succeeds; a clash
+    that persists is a real contradiction, which reconcile shows."""
+
+    code = "sync_conflict"
 
 
 def payment_sync_apply(*, snapshot: dict) -> bool:

@@ -10,7 +10,7 @@ from monolith.kernel.models import IdempotencyRecord, OutboxMessage
 from monolith.kernel.money import Money
 from monolith.payments import services
 from monolith.payments.models import Payment, Refund
-from monolith.payments.sync import payment_snapshot, payment_sync_apply, payments_sync_import
+from monolith.payments.sync import SyncConflict, payment_snapshot, payment_sync_apply, payments_sync_import
 from monolith.payments.tests.factories import CREATED, idempotency_row, payment_row, refund_row
 
 
@@ -145,7 +145,16 @@ def test_bad_import_is_refused_and_writes_nothing(db, payments, refunds, records
 def test_a_batch_contradicting_held_rows_is_refused_whole(db):
     payments_sync_import(payments=[payment_row("k1")], refunds=[], idempotency_records=[])
     clash = payment_row("k1", id=str(uuid.uuid4()))  # same key under another id
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(SyncConflict) as refused:
         payments_sync_import(payments=[payment_row("k2"), clash], refunds=[], idempotency_records=[])
-    assert refused.value.code == "sync_conflict"
+    assert (refused.value.code, refused.value.status_code) == ("sync_conflict", 409)
     assert list(Payment.objects.values_list("idempotency_key", flat=True)) == ["k1"]
+
+
+def test_a_snapshot_that_keeps_clashing_is_retried_later_never_dropped(db):
+    from monolith.payments.handlers import on_payment_synced
+
+    payments_sync_import(payments=[payment_row("k1")], refunds=[], idempotency_records=[])
+    clash = {"payment": payment_row("k1", id=str(uuid.uuid4())), "refunds": [], "origin": "elsewhere"}
+    with pytest.raises(SyncConflict):  # the dispatch task retries it with backoff
+        on_payment_synced({"event_id": str(uuid.uuid4()), "type": "payments.PaymentSynced", "payload": clash})
