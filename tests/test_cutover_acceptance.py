@@ -58,11 +58,11 @@ def test_route_moves_monolith_shadow_canary_service_monolith_without_losing_a_re
         backfill["rc"], backfill["out"] = result.returncode, result.stdout + result.stderr[-2000:]
 
     schedule = [
-        lambda: time.sleep(4), run_backfill,
-        lambda: st.flip("shadow"), lambda: time.sleep(8),
-        lambda: st.flip("canary", 50), lambda: time.sleep(10),
-        lambda: st.flip("service"), lambda: time.sleep(10),
-        lambda: st.flip("monolith"), lambda: time.sleep(8),
+        lambda: time.sleep(6), run_backfill,
+        lambda: st.flip("shadow"), lambda: time.sleep(10),
+        lambda: st.flip("canary", 50), lambda: time.sleep(14),
+        lambda: st.flip("service"), lambda: time.sleep(14),
+        lambda: st.flip("monolith"), lambda: time.sleep(10),
     ]
     _run(crowd, stop, schedule)
     seconds = time.monotonic() - started
