@@ -50,18 +50,18 @@ def seed(url: str, rows: int) -> None:
     with psycopg.connect(url) as conn:
         conn.execute(f"""
             INSERT INTO payments_payment ({_COLUMNS})
-            SELECT md5('p' || g)::uuid, md5('o' || g)::uuid, md5('u' || (g % 5000))::uuid, 100 + g % 10000, 'EUR',
-                   CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'captured' END,
-                   CASE WHEN g % 10 = 0 THEN 'card_declined' ELSE '' END,
-                   'fake_ch_' || g, CASE WHEN g % 10 = 0 THEN 0 ELSE 100 + g % 10000 END, 0, 'bench:' || g, 2,
+            SELECT md5('p' || g)::uuid, md5('o' || g)::uuid, md5('u' || (g %% 5000))::uuid, 100 + g %% 10000, 'EUR',
+                   CASE WHEN g %% 10 = 0 THEN 'failed' ELSE 'captured' END,
+                   CASE WHEN g %% 10 = 0 THEN 'card_declined' ELSE '' END,
+                   'fake_ch_' || g, CASE WHEN g %% 10 = 0 THEN 0 ELSE 100 + g %% 10000 END, 0, 'bench:' || g, 2,
                    now() - (g || ' seconds')::interval, now()
             FROM generate_series(1, %s) AS g""", (rows,))
         conn.execute("""
             INSERT INTO payments_refund (id, payment_id, amount_minor, currency, processor_ref, idempotency_key, created_at)
             SELECT md5('r' || g)::uuid, md5('p' || g)::uuid, 50, 'EUR', 'fake_re_' || g, 'bench-refund:' || g, now()
-            FROM generate_series(1, %s) AS g WHERE g % 10 = 1""", (rows,))
+            FROM generate_series(1, %s) AS g WHERE g %% 10 = 1""", (rows,))
         conn.execute("UPDATE payments_payment SET refunded_minor = 50, revision = 3 WHERE idempotency_key IN "
-                     "(SELECT 'bench:' || g FROM generate_series(1, %s) AS g WHERE g % 10 = 1)", (rows,))
+                     "(SELECT 'bench:' || g FROM generate_series(1, %s) AS g WHERE g %% 10 = 1)", (rows,))
 
 
 def copy_reference(source: str, target: str) -> float:
@@ -85,6 +85,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--in-flight", type=int, default=2, help="batches the backfill sends concurrently")
     args = parser.parse_args()
     tag = f"{os.getpid()}"
     names = [f"bench_backfill_{tag}_mono", f"bench_backfill_{tag}_pay"]
@@ -111,10 +112,10 @@ def main() -> int:
                                    cwd=stack.PAYMENTS_DIR, env=pay_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert stack.wait_healthy(f"http://127.0.0.1:{port}/healthz", 60), "payments service did not start"
         mono_env = {**env, "DATABASE_URL": mono_url}
-        log(f"backfill: batch size {args.batch_size}")
+        log(f"backfill: batch size {args.batch_size}, {args.in_flight} in flight")
         started = time.perf_counter()
         result = subprocess.run([str(BIN / "python"), "manage.py", "payments_backfill", "--target",
-                                 f"http://127.0.0.1:{port}", "--batch-size", str(args.batch_size), "--restart"],
+                                 f"http://127.0.0.1:{port}", "--batch-size", str(args.batch_size), "--in-flight", str(args.in_flight), "--restart"],
                                 cwd=ROOT, env=mono_env, stdout=subprocess.PIPE, text=True, timeout=1800)
         seconds = time.perf_counter() - started
         print(result.stdout, end="")
@@ -131,7 +132,7 @@ def main() -> int:
         print(rec.stdout, end="")
         rows_per_s = args.rows / seconds
         figures = {
-            "rows": args.rows, "batch_size": args.batch_size, "seconds": round(seconds, 2),
+            "rows": args.rows, "batch_size": args.batch_size, "in_flight": args.in_flight, "seconds": round(seconds, 2),
             "rows_per_s": round(rows_per_s), "rows_per_s_reported": reported[1] if reported else None,
             "target_rows_per_s": TARGET_ROWS_PER_S, "meets_target": rows_per_s >= TARGET_ROWS_PER_S,
             "reference_copy_rows_per_s": round(reference), "ratio_to_copy": round(rows_per_s / reference, 3),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -96,21 +97,25 @@ def _idempotency_batches(after: int | None, size: int) -> Iterator[Batch]:
         yield Batch(phase=PHASE_IDEMPOTENCY, last=last, idempotency_records=records)
 
 
-def _pipelined(batches: Iterator[Batch], send: Callable[[Batch], Any], acknowledged: Callable[[Batch], None]) -> None:
-    """Send each batch on one background thread while the next is read here; ``acknowledged`` runs
-    here, in order, once the target accepted a batch. The first failure stops everything."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-send") as pool:
-        in_flight: tuple[Batch, Future] | None = None
+def _pipelined(batches: Iterator[Batch], send: Callable[[Batch], Any], acknowledged: Callable[[Batch], None],
+               window: int = 2) -> None:
+    """Keep up to ``window`` batches in flight on background threads while the next is read here,
+    so reading, the target's parsing and its database writes overlap. ``acknowledged`` runs here,
+    in key order, only once a batch and every batch before it were accepted: the checkpoint never
+    passes a batch the target did not take. The first failure stops everything."""
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="backfill-send") as pool:
+        in_flight: deque[tuple[Batch, Future]] = deque()
         try:
             for batch in batches:
-                future = pool.submit(send, batch)
-                if in_flight is not None:
-                    in_flight[1].result()
-                    acknowledged(in_flight[0])
-                in_flight = (batch, future)
-            if in_flight is not None:
-                in_flight[1].result()
-                acknowledged(in_flight[0])
+                in_flight.append((batch, pool.submit(send, batch)))
+                while len(in_flight) >= window + 1 or (in_flight and in_flight[0][1].done()):
+                    done, future = in_flight.popleft()
+                    future.result()
+                    acknowledged(done)
+            while in_flight:
+                done, future = in_flight.popleft()
+                future.result()
+                acknowledged(done)
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -123,14 +128,17 @@ class Command(BaseCommand):
         parser.add_argument("--target", required=True, help="base URL of the target, e.g. http://127.0.0.1:8002")
         parser.add_argument("--batch-size", type=int, default=5000, help=f"payments per request (1-{MAX_BATCH})")
         parser.add_argument("--restart", action="store_true", help="forget the checkpoint and copy everything again")
+        parser.add_argument("--in-flight", type=int, default=2, help="batches sent concurrently (1-8)")
 
     def _progress_write(self, text: str) -> None:
         self.stderr.write(text, style_func=lambda x: x, ending="")
         self.stderr.flush()
 
-    def handle(self, *args: Any, target: str, batch_size: int, restart: bool, **options: Any) -> None:
+    def handle(self, *args: Any, target: str, batch_size: int, restart: bool, in_flight: int, **options: Any) -> None:
         if not 1 <= batch_size <= MAX_BATCH:
             raise CommandError(f"--batch-size must be 1-{MAX_BATCH}")
+        if not 1 <= in_flight <= 8:
+            raise CommandError("--in-flight must be 1-8")
         target = target.rstrip("/")
         checkpoint, _ = SyncCheckpoint.objects.get_or_create(name=f"payments_backfill:{target}"[:200])
         position = Position() if restart else Position.load(checkpoint.position)
@@ -167,11 +175,11 @@ class Command(BaseCommand):
 
         try:
             if position.phase == PHASE_PAYMENTS:
-                _pipelined(_payment_batches(position.after, batch_size), send, acknowledged)
+                _pipelined(_payment_batches(position.after, batch_size), send, acknowledged, in_flight)
                 position.phase, position.after = PHASE_IDEMPOTENCY, None
                 checkpoint.position = position.dump()
                 checkpoint.save(update_fields=["position", "updated_at"])
-            _pipelined(_idempotency_batches(position.after, batch_size), send, acknowledged)
+            _pipelined(_idempotency_batches(position.after, batch_size), send, acknowledged, in_flight)
         except SyncTargetError as exc:
             progress.finish()
             what = "refused the batch" if exc.refused else "could not be reached"
