@@ -1,7 +1,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from monolith.config import health
+from monolith.kernel import health
 
 urlpatterns = [
     path("healthz", health.healthz),

@@ -3,7 +3,8 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from payments_service import health, schema  # noqa: F401 - schema registers the auth scheme
+from monolith.kernel import health
+from payments_service import schema  # noqa: F401 - schema registers the auth scheme
 
 urlpatterns = [
     path("healthz", health.healthz),

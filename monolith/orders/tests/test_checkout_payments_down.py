@@ -12,8 +12,8 @@ from monolith.kernel.models import IdempotencyRecord
 from monolith.orders import tasks
 from monolith.orders.models import CheckoutSaga, Order
 from monolith.orders.services import OrderLineInput, order_create
-from monolith.orders.tests.payments_server import PaymentsServer
 from monolith.payments import interface as payments
+from tests.live_payments import PaymentsServer
 
 pytestmark = pytest.mark.integration
 

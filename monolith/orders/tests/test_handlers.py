@@ -12,8 +12,8 @@ from monolith.kernel.models import OutboxMessage
 from monolith.kernel.money import Money
 from monolith.orders.models import CheckoutSaga, Order
 from monolith.orders.services import charge_idempotency_key, order_checkout
-from monolith.orders.tests.payments_server import free_port
 from monolith.payments import interface as payments
+from tests.live_payments import free_port
 
 
 @pytest.fixture

@@ -4,10 +4,6 @@ file serves the internal payments API (the same paths the extracted service serv
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -15,81 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from django.conf import settings as django_settings
 
 from monolith.kernel.errors import Conflict, NotFound, Unprocessable
 from monolith.kernel.money import Money
 from monolith.payments import interface, local
 from monolith.payments.remote import PaymentsUnavailable, payments_client
 from strangler.types import BreakerState
+from tests.live_payments import PaymentsServer, free_port
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PaymentsServer:
-    """A real payments server process: migrate once, then start/stop at will on a fixed port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        drop = {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "PAYMENTS_IMPL", "STRANGLER_STORE_URL"}
-        self.env = {k: v for k, v in os.environ.items() if k not in drop} | {
-            "DJANGO_SETTINGS_MODULE": "monolith.config.settings",
-            "DATABASE_URL": f"sqlite:///{directory / 'svc.sqlite3'}",
-            "VAR_DIR": str(directory / "var"),
-            "DEBUG": "1",
-            "PAYMENTS_IMPL": "local",  # it *is* the payments implementation
-            "PAYMENTS_PROCESSOR": "fake",
-            "INTERNAL_AUTH_SECRET": django_settings.INTERNAL_AUTH_SECRET,
-            "LOG_LEVEL": "WARNING",
-        }
-        self.log = directory / "gunicorn.log"
-        self.proc: subprocess.Popen | None = None
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env,
-                       check=True, timeout=180)
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "monolith.config.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", "1",
-             "-k", "gthread", "--threads", "4"],
-            cwd=ROOT, env=self.env, stdout=self.log.open("a"), stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"gunicorn exited:\n{self.log.read_text()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.1)
-        pytest.fail(f"gunicorn did not come up:\n{self.log.read_text()}")
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if not self.running:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,12 @@
-"""Liveness and readiness probes: /healthz says the process runs, /readyz that its backends answer."""
+"""Liveness and readiness probes: /healthz says the process runs, /readyz that its backends answer.
 
+Shared by every project built on the kernel; the broker is that of the project's Celery app
+(``OUTBOX_CELERY_APP``)."""
+
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-
-from monolith.config.celery import app as celery_app
+from django.utils.module_loading import import_string
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -19,7 +22,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        with celery_app.connection_for_write() as conn:
+        with import_string(settings.OUTBOX_CELERY_APP).connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
         checks["broker"] = "ok"
     except Exception as exc:  # noqa: BLE001

@@ -1,6 +1,6 @@
-"""A live payments server for orders' tests: the monolith's own gunicorn on its own SQLite file
-serves the internal payments API, as the extracted service would. (Tests of one context may not
-import another's tests, hence this small copy of payments' helper.)"""
+"""A live payments server for tests of the remote payments client (payments' and orders' tests):
+the monolith's own gunicorn on its own SQLite file serves the internal payments API, the same
+paths the extracted service serves. It lives outside the contexts so both can use it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import requests
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
