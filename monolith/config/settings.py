@@ -107,6 +107,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # An idle worker looks for new files this often (kombu's default, 1 s, is most of the sync lag).
+        "polling_interval": 0.2,
     }
 else:
     # A message taken by a worker that lost the broker before acking comes back after this long;
