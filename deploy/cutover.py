@@ -82,8 +82,10 @@ class Cutover:
         self.say(f"route {ROUTE} -> {step.label}")
 
     def manage(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        # The monolith's commands sign their calls to the service with the stack's shared secret.
+        env = {**os.environ, "INTERNAL_AUTH_SECRET": self.args.internal_secret}
         return subprocess.run([str(BIN / "python"), "manage.py", *argv], cwd=ROOT, text=True, timeout=3600,
-                              stdout=subprocess.PIPE, stderr=None)
+                              stdout=subprocess.PIPE, stderr=None, env=env)
 
     # -- checks ------------------------------------------------------------------------
     def backfill(self) -> None:
@@ -149,6 +151,8 @@ class Cutover:
             # The proxy counts a difference on a field that also differs monolith-vs-monolith as noise.
             compared, real = delta["shadow:compared"], delta["shadow:diffs"]
             share = real / compared if compared else 0.0
+            if not compared:
+                self.say("shadow: no mirrored request was compared in this window: nothing was judged")
             self.say(f"shadow: {compared:.0f} compared, {delta['shadow:diffs']:.0f} diffs, "
                      f"{delta['shadow:noise']:.0f} noise -> {share:.2%} real differences")
             if share > self.args.max_diff_share:
@@ -156,6 +160,9 @@ class Cutover:
             return
         service_total = sum(v for k, v in delta.items() if k.startswith("payments:"))
         service_5xx = delta.get("payments:5xx", 0)
+        if not service_total:
+            self.say(f"{step.label}: no traffic reached the service in this window: nothing was judged "
+                     "(use --window to watch longer)")
         share = service_5xx / service_total if service_total else 0.0
         self.say(f"{step.label}: service answered {service_total:.0f} requests, {service_5xx:.0f} 5xx "
                  f"({share:.2%}), {delta.get('fallbacks', 0):.0f} fallbacks to the monolith")
@@ -200,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin", default="127.0.0.1:8100", help="host:port of the strangler admin API")
     parser.add_argument("--admin-token", default=os.environ.get("STRANGLER_ADMIN_TOKEN") or _file(ROOT / "var" / "strangler-admin-token"))
     parser.add_argument("--service", default="http://127.0.0.1:8002", help="the payments service, for backfill/reconcile")
+    parser.add_argument("--internal-secret-file", type=Path, default=ROOT / "var" / "internal-auth-secret",
+                        help="where `make run` keeps INTERNAL_AUTH_SECRET (the environment variable wins)")
     parser.add_argument("--plan", type=parse_plan, default=parse_plan("shadow,canary:10,canary:50,service"))
     parser.add_argument("--window", type=float, default=30.0, help="seconds of traffic watched per step")
     parser.add_argument("--settle", type=float, default=20.0, help="seconds reconcile may take to come clean")
@@ -211,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.admin_token:
         parser.error("no admin token: set STRANGLER_ADMIN_TOKEN or pass --admin-token")
+    args.internal_secret = os.environ.get("INTERNAL_AUTH_SECRET") or _file(args.internal_secret_file)
+    if not args.internal_secret:
+        parser.error(f"no internal secret: set INTERNAL_AUTH_SECRET or keep it in {args.internal_secret_file}")
     return Cutover(args).run()
 
 

@@ -163,12 +163,16 @@ def test_cutover_script_walks_payments_to_the_service_on_embedded_defaults(runni
 
     worker = threading.Thread(target=traffic, daemon=True)
     worker.start()
+    # As after `make run`: the secret only in the stack's var/ file, not in the operator's environment.
+    (var / "internal-auth-secret").write_text(env["INTERNAL_AUTH_SECRET"])
+    operator_env = {k: v for k, v in env.items() if k != "INTERNAL_AUTH_SECRET"}
     try:
         result = subprocess.run(
             [sys.executable, "deploy/cutover.py", "--config", str(routes_file), "--admin", f"127.0.0.1:{ports.admin}",
              "--admin-token", ADMIN_TOKEN, "--service", f"http://127.0.0.1:{ports.payments}",
+             "--internal-secret-file", str(var / "internal-auth-secret"),
              "--plan", "shadow,canary:50,service", "--window", "3", "--settle", "60", "--max-diff-share", "0.2"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            cwd=ROOT, env=operator_env, capture_output=True, text=True, timeout=300)
     finally:
         stop.set()
         worker.join(timeout=30)
