@@ -104,12 +104,15 @@ class Store:
         self._conn: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
-    def open(self) -> Store:
-        """Connect, create the tables and seed routes the store does not know yet."""
+    def open(self, *, seed: bool = True) -> Store:
+        """Connect, create the tables and seed routes the store does not know yet. A reader that
+        is not the route table's owner (e.g. a service following a route) opens with seed=False,
+        so only the proxy's file ever gives a route its first state."""
         with self._lock:
             self._conn = self._backend.connect()
             self._backend.create_schema(self._conn)
-            self._seed()
+            if seed:
+                self._seed()
         return self
 
     def close(self) -> None:

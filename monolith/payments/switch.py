@@ -52,14 +52,6 @@ def impl_for(state: RouteState, *, user_id: uuid.UUID | None) -> Impl:
     return LOCAL
 
 
-class _ReaderStore(Store):
-    """A Store that never seeds: only the proxy's route table file may give a route its first
-    state. Were the monolith to seed "monolith" first, the file's initial mode would be lost."""
-
-    def _seed(self) -> None:
-        return None
-
-
 class RouteFollower:
     """The route's state, re-read at most every ``cache_seconds``. Thread-safe.
 
@@ -88,7 +80,9 @@ class RouteFollower:
         try:
             if self._store is None:
                 table = RouteTable(routes=(Route(name=self.route, prefix="/", service="payments"),), targets={})
-                self._store = _ReaderStore(self.url, table).open()
+                # Never seed: were the monolith to seed "monolith" first, the proxy file's initial
+                # mode for the route would be lost.
+                self._store = Store(self.url, table).open(seed=False)
             _, states = self._store.snapshot()
         except Exception:
             logger.exception("cannot read route %r from the strangler store; keeping %s", self.route,

@@ -69,6 +69,16 @@ def test_seeded_from_the_table_then_the_store_wins(store_url: str) -> None:
         assert len([e for e in second.history() if e.actor == SEED_ACTOR]) == 4
 
 
+def test_a_reader_opened_without_seeding_writes_nothing(store_url: str) -> None:
+    reader = Store(store_url, make_table("canary", 20)).open(seed=False)
+    try:
+        assert reader.states() == {} and reader.history() == []
+    finally:
+        reader.close()
+    with open_store(store_url, make_table("canary", 20)) as owner:  # the file's state still seeds first
+        assert owner.states()["orders"] == RouteState(Mode.CANARY, 20)
+
+
 def test_set_history_rollback_round_trip(store: Store) -> None:
     v0 = store.version()
     store.set_state("orders", RouteState(Mode.SHADOW), actor="ann", reason="compare first")
