@@ -52,6 +52,20 @@ class PaymentOutputSerializer(serializers.Serializer):
         ref_name = "Payment"
 
 
+class RefundResultSerializer(serializers.Serializer):
+    """A refund as its POST answers it (public and internal API alike)."""
+
+    id = serializers.UUIDField()
+    payment_id = serializers.UUIDField()
+    amount_minor = serializers.IntegerField()
+    currency = serializers.CharField()
+    refunded_total_minor = serializers.IntegerField(source="payment.refunded_minor")
+    created_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "PaymentRefundResult"
+
+
 def _failure_response(payment: Payment) -> Response:
     if payment.failure_reason == PROCESSOR_TIMEOUT:
         message, code = "the payment processor did not answer; the payment was recorded as failed", 504
@@ -126,16 +140,7 @@ class PaymentRefundApi(APIView):
         class Meta:
             ref_name = "PaymentRefundInput"
 
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.UUIDField()
-        payment_id = serializers.UUIDField()
-        amount_minor = serializers.IntegerField()
-        currency = serializers.CharField()
-        refunded_total_minor = serializers.IntegerField(source="payment.refunded_minor")
-        created_at = serializers.DateTimeField()
-
-        class Meta:
-            ref_name = "PaymentRefundResult"
+    OutputSerializer = RefundResultSerializer
 
     @extend_schema(
         request=InputSerializer, parameters=[idempotency.OPENAPI_PARAMETER],

@@ -23,8 +23,8 @@ from monolith.kernel import idempotency
 from monolith.kernel.errors import ValidationFailed, error_body
 from monolith.kernel.fields import AmountMinorField, CurrencyField, StrictCharField, StrictUUIDField
 from monolith.kernel.money import Money
+from monolith.payments.apis import PaymentOutputSerializer, RefundResultSerializer
 from monolith.payments.checksums import MAX_PAGE, payment_checksum_totals, payment_checksums_page
-from monolith.payments.models import Payment
 from monolith.payments.selectors import payment_get, payment_list
 from monolith.payments.services import CARD_TOKEN_MAX, payment_charge, payment_refund
 from monolith.payments.sync import payments_sync_import
@@ -35,27 +35,16 @@ SYNC_IMPORT_MAX_BYTES = 32 * 1024 * 1024
 CHECKSUM_PAGE_DEFAULT = 5000
 
 
-class InternalPaymentSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    order_id = serializers.UUIDField()
+class InternalPaymentSerializer(PaymentOutputSerializer):
+    """The public payment plus what services need (its user, the processor's reference), without
+    the nested refunds."""
+
     user_id = serializers.UUIDField()
-    amount_minor = serializers.IntegerField()
-    currency = serializers.CharField()
-    status = serializers.ChoiceField(choices=Payment.STATUSES)
-    failure_reason = serializers.CharField()
     processor_ref = serializers.CharField()
-    captured_minor = serializers.IntegerField()
-    refunded_minor = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
+    refunds = None
 
-
-class InternalRefundSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    payment_id = serializers.UUIDField()
-    amount_minor = serializers.IntegerField()
-    currency = serializers.CharField()
-    refunded_total_minor = serializers.IntegerField(source="payment.refunded_minor")
-    created_at = serializers.DateTimeField()
+    class Meta:
+        ref_name = "InternalPayment"
 
 
 class InternalApi(APIView):
@@ -129,7 +118,7 @@ class PaymentRefundInternalApi(InternalApi):
             payment_id=payment_id, currency=currency, idempotency_key=key,
             amount=None if amount_minor is None else Money(amount_minor, currency),
         )
-        return Response(InternalRefundSerializer(refund).data)
+        return Response(RefundResultSerializer(refund).data)
 
 
 @extend_schema(exclude=True)
