@@ -4,6 +4,9 @@ import uuid
 
 import pytest
 
+# `payments_server`: a live payments server, for the remote client's tests in payments and orders.
+pytest_plugins = ["tests.live_payments"]
+
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.live_payments import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 if "stack" not in sys.modules:
@@ -32,12 +34,6 @@ PG_URL = os.environ.get("ACCEPTANCE_PG_URL", "postgresql://postgres@127.0.0.1:54
 SECRET = "acceptance-internal-secret"
 ADMIN_TOKEN = "acceptance-admin-token"
 PAYMENT_NS = uuid.UUID("6f1c3b2a-4d5e-5f60-8a1b-2c3d4e5f6a70")  # monolith.kernel.ids.PAYMENT_ID_NAMESPACE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def payment_id_for(key: str) -> str:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,13 @@ class PaymentsServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def payments_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaymentsServer]:
+    """A migrated server per test module, stopped at its end (a plugin of the root conftest)."""
+    server = PaymentsServer(tmp_path_factory.mktemp("payments-svc"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -4,7 +4,6 @@ waits with its stock reserved, and the client's retry with the same key charges 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,15 +15,6 @@ from monolith.payments import interface as payments
 from tests.live_payments import PaymentsServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def payments_server(tmp_path_factory) -> Iterator[PaymentsServer]:
-    server = PaymentsServer(tmp_path_factory.mktemp("payments-svc"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

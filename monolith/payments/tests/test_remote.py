@@ -4,11 +4,8 @@ file serves the internal payments API (the same paths the extracted service serv
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,17 +18,6 @@ from tests.live_payments import PaymentsServer, free_port
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
-BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def payments_server(tmp_path_factory) -> Iterator[PaymentsServer]:
-    server = PaymentsServer(tmp_path_factory.mktemp("payments-svc"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
