@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint imports pytest acceptance test-postgres bench migrate seed clean
+.PHONY: run test install lint imports pytest acceptance test-postgres bench migrate seed clean can-i-deploy
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt extracted/payments/pyproject.toml
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[monolith,dev,redis,postgres]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[monolith,dev,redis,postgres,tracing,contracts]'
 	$(BIN)/pip install --quiet --no-deps -e extracted/payments
 	@touch $(STAMP)
 
@@ -46,8 +46,26 @@ pytest: install
 acceptance: install
 	$(BIN)/pytest -q -p no:cacheprovider -m acceptance -s tests/test_cutover_acceptance.py
 
-## make test: install, lint, import contracts and every test (SQLite unless DATABASE_URL says otherwise).
-test: lint imports pytest acceptance
+## Consumer-driven contracts (Pact): the consumer tests write contracts/pacts/, then the same pacts are
+## verified on live servers against the monolith's payments and against the extracted service. Each
+## result is appended to contracts/verifications.jsonl, which gates the strangler's canary/service flips.
+.PHONY: contracts
+contracts: install
+	PACT_DO_NOT_TRACK=true $(BIN)/pytest -q -p no:cacheprovider contracts/consumers
+	$(BIN)/python -m contracts.publish
+	$(BIN)/python -m contracts.verify --against monolith
+	$(BIN)/python -m contracts.verify --against service
+
+## Can this service's code take traffic? Offline from contracts/verifications.jsonl (this pact content
+## and this provider source verified against both implementations); a Pact Broker's matrix instead
+## when PACT_BROKER_BASE_URL is set. Exit 0 yes, 1 no, 2 cannot tell.
+SERVICE ?= payments
+.PHONY: can-i-deploy
+can-i-deploy: install
+	$(BIN)/python -m contracts.can_i_deploy --service $(SERVICE)
+
+## make test: install, lint, import contracts, Pact contracts and every test (SQLite unless DATABASE_URL says otherwise).
+test: lint imports contracts pytest acceptance
 
 ## The same suite against PostgreSQL on loopback (what .ci/run does as its second pass).
 test-postgres: install

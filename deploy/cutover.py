@@ -1,4 +1,4 @@
-"""Drive the payments cutover: backfill -> shadow -> canary 10% -> canary 50% -> service
+"""Drive the payments cutover: contracts -> backfill -> shadow -> canary 10% -> canary 50% -> service
 (-> optional rollback), every flip through the strangler CLI and every step checked before the next.
 
 Checks: `payments_reconcile` clean after the backfill and after every step (retried for a few
@@ -6,6 +6,10 @@ seconds, since continuous sync lags by a moment under load); in shadow, the shar
 GETs whose answers differ beyond the measured noise; in canary and service, the service's share of
 5xx answers and the number of fallbacks to the monolith. A failed check flips the route back to
 the monolith and exits 1; the audit trail records each step with its reason.
+
+Before the first flip, `contracts.can_i_deploy` must say yes for payments: the strangler refuses
+canary/service while the contract record is failing or not current. When it says no, the Pact
+verification runs against the monolith and the service (as `make contracts` does) and is recorded.
 
     python deploy/cutover.py [--plan shadow,canary:10,canary:50,service] [--window 30] [--rollback]
 """
@@ -22,6 +26,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from strangler.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -63,6 +69,8 @@ class Cutover:
         host, port = args.admin.rsplit(":", 1)
         self.admin = (host, int(port))
         self.token = args.admin_token
+        record = load_config(args.config, env={}).contracts_record or "contracts/verifications.jsonl"
+        self.record = Path(record) if Path(record).is_absolute() else ROOT / record
 
     # -- actions -----------------------------------------------------------------------
     def say(self, message: str) -> None:
@@ -94,6 +102,29 @@ class Cutover:
         print(result.stdout, end="", flush=True)
         if result.returncode != 0:
             raise CheckFailed("backfill failed")
+
+    def contracts(self) -> None:
+        """Flips to canary/service are refused by the strangler unless payments' contracts pass for
+        the code as it is now; verify them first when the record does not say so already."""
+        if self.can_i_deploy():
+            return
+        if self.args.skip_contracts:
+            self.say("contracts not verified for this code; --skip-contracts: the strangler may refuse flips")
+            return
+        self.say("verifying the payments contracts against the monolith and the service")
+        for against in ("monolith", "service"):
+            result = subprocess.run([str(BIN / "python"), "-m", "contracts.verify", "--against", against,
+                                     "--record", str(self.record)], cwd=ROOT, text=True, timeout=600)
+            if result.returncode != 0:
+                raise CheckFailed(f"contract verification against the {against} failed")
+        if not self.can_i_deploy():
+            raise CheckFailed("contracts verified but can-i-deploy still says no")
+
+    def can_i_deploy(self) -> bool:
+        result = subprocess.run([str(BIN / "python"), "-m", "contracts.can_i_deploy", "--service", ROUTE,
+                                 "--record", str(self.record)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        self.say(f"can-i-deploy: {(result.stdout.strip().splitlines() or ['(no answer)'])[-1]}")
+        return result.returncode == 0
 
     def reconcile(self) -> None:
         """Clean within `settle` seconds: differences that outlast the sync lag are real."""
@@ -174,6 +205,8 @@ class Cutover:
         started = time.monotonic()
         done: list[str] = []
         try:
+            self.contracts()
+            done.append("contracts")
             if not self.args.skip_backfill:
                 self.backfill()
             self.reconcile()
@@ -215,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-error-share", type=float, default=0.01)
     parser.add_argument("--max-diff-share", type=float, default=0.01)
     parser.add_argument("--skip-backfill", action="store_true")
+    parser.add_argument("--skip-contracts", action="store_true",
+                        help="do not run the contract verification when the record is not current")
     parser.add_argument("--restart", action="store_true", help="backfill from scratch, ignoring its checkpoint")
     parser.add_argument("--rollback", action="store_true", help="end by flipping back to the monolith")
     args = parser.parse_args(argv)

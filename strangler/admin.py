@@ -2,13 +2,14 @@
 
 Deliberately tiny (asyncio streams, one request at a time per connection): it serves operators
 and scrapers, not client traffic, and must not share a code path or port with the proxy.
-Every endpoint needs ``Authorization: Bearer <token>``.
+Every API endpoint needs ``Authorization: Bearer <token>``, or the session cookie of the migration
+dashboard (strangler.dashboard, mounted under /login, /logout and /dashboard) plus its CSRF header
+for changes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from strangler.dashboard import PREFIXES as DASHBOARD_PREFIXES
+from strangler.dashboard import Dashboard
 from strangler.store import (
     FlipRefused,
     InvalidState,
@@ -33,8 +36,9 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024
 IDLE_TIMEOUT = 30.0
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            409: "Conflict", 413: "Payload Too Large", 500: "Internal Server Error"}
+_REASONS = {200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+            500: "Internal Server Error"}
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
@@ -51,6 +55,7 @@ class Response:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def json(cls, status: int, payload: Any) -> Response:
@@ -71,6 +76,7 @@ class AdminServer:
         host: str = "127.0.0.1",
         port: int = 8100,
         on_change: Callable[[], Awaitable[Any]] | None = None,
+        contracts_record: str | None = None,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a token")
@@ -81,12 +87,17 @@ class AdminServer:
         self.on_change = on_change  # applies a change to this replica at once (others via the watcher)
         self._expected = f"Bearer {token}".encode()
         self._server: asyncio.Server | None = None
+        if contracts_record is None:  # the proxy's route table names the record the store's guard reads
+            contracts_record = getattr(getattr(proxy, "config", None), "contracts_record", None)
+        self.dashboard = Dashboard(store=store, proxy=proxy, token=token, contracts_record=contracts_record)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._client, self.host, self.port, limit=MAX_HEADER_BYTES)
         self.port = self._server.sockets[0].getsockname()[1]
+        self.dashboard.start()
 
     async def close(self) -> None:
+        await self.dashboard.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -128,12 +139,16 @@ class AdminServer:
             writer.close()
 
     async def _handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
-        if not hmac.compare_digest(headers.get("authorization", "").encode(), self._expected):
-            return Response.error(401, "missing or wrong bearer token")
         url = urlsplit(target)
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
+            if parts[0] in DASHBOARD_PREFIXES:
+                reply = await self.dashboard.handle(method, parts, query, headers, body)
+                return Response(reply.status, reply.body, reply.content_type, reply.headers)
+            denial = self.dashboard.api_denial(method, headers)
+            if denial is not None:
+                return Response.error(*denial)
             return await self._dispatch(method, parts, query, body)
         except UnknownRoute as exc:
             return Response.error(404, str(exc))
@@ -154,8 +169,12 @@ class AdminServer:
             case ["routes", name] if method in ("PUT", "POST"):
                 payload = _json_object(body)
                 state = parse_state(payload.get("mode"), payload.get("weight"))
+                force = payload.get("force", False)
+                if not isinstance(force, bool):
+                    raise InvalidState("force must be true or false")
                 entry = await asyncio.to_thread(
-                    self.store.set_state, name, state, actor=_actor(payload), reason=payload.get("reason")
+                    self.store.set_state, name, state, actor=_actor(payload), reason=payload.get("reason"),
+                    force=force,
                 )
                 await self._changed()
                 return Response.json(200, {"changed": entry.as_dict()})
@@ -283,7 +302,8 @@ async def _send(writer: asyncio.StreamWriter, response: Response, keep_alive: bo
         "Cache-Control: no-store\r\n"
         f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n"
     )
-    if response.status == 401:
+    if response.status == 401 and response.content_type == "application/json":
         head += 'WWW-Authenticate: Bearer realm="strangler-admin"\r\n'
+    head += "".join(f"{name}: {value}\r\n" for name, value in response.headers)
     writer.write(head.encode() + b"\r\n" + response.body)
     await writer.drain()

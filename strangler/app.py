@@ -13,8 +13,10 @@ import signal
 import sys
 from pathlib import Path
 
+from strangler import tracing
 from strangler.admin import AdminServer
 from strangler.config import ProxyConfig, load_config
+from strangler.contracts import config_guard
 from strangler.store import open_store
 from strangler.watcher import RedisPublisher, Watcher
 
@@ -46,9 +48,12 @@ async def serve(config: ProxyConfig, *, stop: asyncio.Event | None = None) -> No
         publisher = RedisPublisher(config.redis_url) if config.redis_url else None
         if publisher is not None:
             started.callback(publisher.close)
-        store = await asyncio.to_thread(open_store, config.store_url, config.table, on_commit=publisher)
+        store = await asyncio.to_thread(open_store, config.store_url, config.table, on_commit=publisher,
+                                        guard=config_guard(config.contracts_record))
         started.callback(store.close)
         proxy = ProxyServer(config)
+        if tracing.enable_from_env() is not None:  # off unless OTEL_* asks for it (strangler.tracing)
+            started.callback(tracing.disable)  # after the proxy drained: its last spans are exported
         watcher = Watcher(store, proxy, redis_url=config.redis_url)
         admin = AdminServer(
             store=store,
@@ -85,6 +90,10 @@ def run(config_path: str | os.PathLike[str]) -> None:
     )
     config = load_config(Path(config_path))
     admin_token(config)  # fail before binding anything
+    try:
+        tracing.exporter_names()
+    except tracing.TracingConfigError as exc:
+        raise StartupError(str(exc)) from None
     import uvloop  # a hard dependency of the proxy: the data plane is tuned for it
 
     uvloop.run(serve(config))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from strangler.config import ConfigError, ProxyConfig, load_config
+from strangler.contracts import config_guard
 from strangler.routing import sign_override
 from strangler.store import AuditEntry, Store, StoreError, open_store, parse_state
 from strangler.types import Mode, RouteState, Side
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weight", type=int, help="percent of cohorts to the service (required for canary)")
     p.add_argument("--reason", required=True, help="why; recorded in the audit trail")
     p.add_argument("--actor", default=_default_actor(), help="who (default: $USER)")
+    p.add_argument("--force", action="store_true",
+                   help="go past a refusing check (contracts); the refusal is kept in the audit trail")
     p.set_defaults(func=cmd_set)
 
     p = sub.add_parser("history", parents=[common], help="audit trail, newest first")
@@ -95,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate a route table file")
     p.add_argument("path", metavar="CONFIG")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("export", parents=[common], help="the route plan as a Gateway API HTTPRoute or nginx config")
+    p.add_argument("--format", required=True, choices=["gateway", "nginx"])
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--from-file", action="store_true", help="the file's initial states; no store needed")
+    p.add_argument("--gateway", default="gateway", help="gateway format: parentRef Gateway name (default gateway)")
+    p.add_argument("--namespace", help="gateway format: metadata.namespace (default: none, kubectl -n decides)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -123,7 +134,8 @@ def _store(config: ProxyConfig) -> Iterator[Store]:
         publisher = RedisPublisher(config.redis_url)
     try:
         try:
-            store = open_store(config.store_url, config.table, on_commit=publisher)
+            store = open_store(config.store_url, config.table, on_commit=publisher,
+                               guard=config_guard(config.contracts_record))
         except StoreError:
             raise
         except Exception as exc:  # sqlite3 / psycopg errors: say which store
@@ -180,7 +192,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     config = _config(args)
     state = parse_state(args.mode, args.weight)
     with _store(config) as store:
-        entry = store.set_state(args.route, state, actor=args.actor, reason=args.reason)
+        entry = store.set_state(args.route, state, actor=args.actor, reason=args.reason, force=args.force)
     print(_describe(entry))
     return 0
 
@@ -236,6 +248,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         run(_config_path(args))
     except StartupError as exc:
         raise CliError(str(exc)) from exc
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The same plan on another gateway: current states from the store (what `routes` shows), or
+    with --from-file the file's initial states, without touching a store."""
+    from strangler.export_gateway import ExportError, httproute_export, to_yaml
+    from strangler.export_nginx import nginx_export
+
+    config = _config(args)
+    if args.from_file:
+        states, source = {r.name: r.state for r in config.table.routes}, f"{_config_path(args)}, initial states"
+    else:
+        with _store(config) as store:
+            version, states = store.snapshot()
+        source = f"{_config_path(args)}, states of the store at version {version}"
+    try:
+        if args.format == "gateway":
+            text = to_yaml(httproute_export(config.table, states, namespace=args.namespace, gateway=args.gateway,
+                                            source=source))
+        else:
+            text = nginx_export(config.table, states, source=source)
+    except ExportError as exc:
+        raise CliError(str(exc)) from exc
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -57,6 +57,7 @@ class ProxyConfig:
     shadow_concurrency: int = 32  # mirrors in flight; more are dropped and counted
     shadow_shed: bool = True  # drop most mirrors while the proxy's core is saturated
     retry_buffer_bytes: int = 64 * 1024  # request bodies up to this size are kept for a retry
+    contracts_record: str | None = None  # verification record gating canary/service flips (strangler.contracts)
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> ProxyConfig:
@@ -71,7 +72,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> ProxyConfig:
     env = os.environ if env is None else env
-    _keys(data, "top level", {"proxy", "admin", "store", "targets", "routes"})
+    _keys(data, "top level", {"proxy", "admin", "store", "targets", "routes", "contracts"})
     proxy = _table(data, "proxy", "proxy")
     _keys(proxy, "[proxy]", {"listen", "override_secret_env", "limits", "access_log", "shadow_concurrency",
                              "shadow_shed", "retry_buffer_bytes"})
@@ -79,6 +80,8 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     _keys(admin, "[admin]", {"listen", "token_env"})
     store = _table(data, "store", "store")
     _keys(store, "[store]", {"url", "redis_url"})
+    contracts = _table(data, "contracts", "contracts")
+    _keys(contracts, "[contracts]", {"record"})
 
     listen_host, listen_port = _hostport(proxy.get("listen", "127.0.0.1:8000"), "[proxy] listen")
     admin_host, admin_port = _hostport(admin.get("listen", "127.0.0.1:8100"), "[admin] listen")
@@ -106,6 +109,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         shadow_concurrency=_int(proxy.get("shadow_concurrency", 32), "[proxy] shadow_concurrency", 0),
         shadow_shed=_bool(proxy.get("shadow_shed", True), "[proxy] shadow_shed"),
         retry_buffer_bytes=_int(proxy.get("retry_buffer_bytes", 64 * 1024), "[proxy] retry_buffer_bytes", 0),
+        contracts_record=_str(contracts.get("record", ""), "[contracts] record") or None,
     )
 
 

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 import httptools
 
+from strangler import tracing
 from strangler.exchange import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, Exchange
 from strangler.http1 import (
     connection_tokens,
@@ -323,7 +324,10 @@ class ClientProtocol(asyncio.Protocol):
             rid = None
         tp = self.traceparent
         tracestate = self.tracestate
-        if tp is None or not valid_traceparent(tp):
+        tracer = tracing.TRACER
+        if tracer is not None:  # the proxy's span: its id goes upstream (strangler.tracing)
+            span, tp, tracestate, rid = tracer.begin(decision, method, path, tp, tracestate, rid)
+        elif tp is None or not valid_traceparent(tp):
             tracestate = None
             if rid is None:
                 tp, rid = new_trace_ids()
@@ -349,6 +353,8 @@ class ClientProtocol(asyncio.Protocol):
             request_id=rid, expect=self.expect, body_mode=body_mode,
             content_length=self.content_length if body_mode == BODY_LENGTH else 0,
         )
+        if tracer is not None:
+            ex.span = span
         if body_mode != BODY_NONE:
             self.parsing = ex
         if self.active is None:

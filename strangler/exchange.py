@@ -15,6 +15,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
+from strangler import tracing
 from strangler.breaker import CircuitBreaker
 from strangler.diff import MAX_BODY as SHADOW_CAPTURE  # the primary's answer is kept this far for comparison
 from strangler.http1 import LAST_CHUNK, chunk_header, error_response, status_line
@@ -43,7 +44,7 @@ class Exchange:
         "upstream", "up_chunked", "waiter", "reroute", "resp_started", "resp_status", "resp_chunked",
         "resp_done", "must_close", "target", "retries", "fallback", "t0", "progress",
         "capture", "cap_bytes", "cap_headers", "gone", "task", "content_length", "breaker", "deadline",
-        "seen_progress", "timeout", "out_head", "fast",
+        "seen_progress", "timeout", "out_head", "fast", "span",  # span: set only when tracing is on
     )
 
     def __init__(
@@ -468,6 +469,8 @@ class Exchange:
         duration = time.monotonic() - self.t0
         status = self.resp_status if self.resp_started else 499
         server.metrics.observe(route.name, self.target, status, duration)
+        if tracing.TRACER is not None:
+            tracing.TRACER.end(self, status)
         if server.access_log.enabled:
             target = self.target
             server.access_log.write(

@@ -1,20 +1,33 @@
 """In-process counters with a Prometheus text renderer.
 
 Hot-path updates are plain dict increments keyed by tuples; all formatting happens in render(),
-which the admin server calls when scraped.
+which the admin server calls when scraped, and copying happens in snapshot(), which the dashboard
+calls every few seconds to keep a short history (observe() never pays for either).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from strangler.types import BreakerState
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _STATUS_CLASS = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 _BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Copies of the counters at one instant; two of them give the traffic of the time between."""
+
+    at: float  # the caller's clock (monotonic seconds)
+    requests: dict[tuple[str, str], tuple[int, int]]  # route, target -> (all requests, 5xx)
+    latency: dict[tuple[str, str], tuple[int, ...]]  # route, target -> counts per bucket (+Inf last)
+    shadow: dict[tuple[str, str], int]  # route, compared|diffs|noise|dropped
+    fallbacks: dict[str, int]  # route
 
 
 class Metrics:
@@ -43,6 +56,20 @@ class Metrics:
             counts = self.latency[key] = [0] * (len(LATENCY_BUCKETS) + 1)
         counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.latency_sum[key] += seconds
+
+    def snapshot(self, at: float) -> Snapshot:
+        """O(number of label sets), run on the proxy's loop between requests, never per request."""
+        requests: dict[tuple[str, str], tuple[int, int]] = {}
+        for (route, target, cls), n in list(self.requests.items()):
+            total, errors = requests.get((route, target), (0, 0))
+            requests[(route, target)] = (total + n, errors + (n if cls == "5xx" else 0))
+        return Snapshot(
+            at=at,
+            requests=requests,
+            latency={key: tuple(counts) for key, counts in list(self.latency.items())},
+            shadow=dict(self.shadow),
+            fallbacks=dict(self.fallbacks),
+        )
 
     def render(self) -> str:
         out: list[str] = []
@@ -78,6 +105,25 @@ class Metrics:
         _family(out, "strangler_client_connections", "gauge", "Open client connections")
         out.append(f"strangler_client_connections {self.connections}")
         return "\n".join(out) + "\n"
+
+
+def histogram_quantile(counts: Sequence[int], q: float) -> float | None:
+    """The q-quantile (0..1) in seconds of per-bucket counts (LATENCY_BUCKETS, +Inf last), interpolated
+    linearly inside the bucket as Prometheus does; None without observations. Observations in +Inf
+    report the largest finite bound: the true value is "more than that"."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, n in enumerate(counts):
+        if n and seen + n >= rank:
+            if i >= len(LATENCY_BUCKETS):
+                return LATENCY_BUCKETS[-1]
+            lower = LATENCY_BUCKETS[i - 1] if i else 0.0
+            return lower + (LATENCY_BUCKETS[i] - lower) * max(0.0, rank - seen) / n
+        seen += n
+    return LATENCY_BUCKETS[-1]
 
 
 def _family(out: list[str], name: str, kind: str, help_text: str) -> None:

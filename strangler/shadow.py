@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from strangler import tracing
 from strangler.diff import MAX_BODY, Response, compare
 from strangler.types import MONOLITH, Route
 from strangler.upstream import UpstreamConnection, UpstreamError, UpstreamPool
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("strangler.shadow")
 MAX_NOISY_FIELDS = 1000
+RECENT_DIFFS = 20  # requests kept per route for the dashboard: path, status pair, differing fields
 
 
 class Fetch:
@@ -131,9 +133,10 @@ class Fetch:
 class MirrorJob:
     """The mirror to the service and, for a noise sample, the replay to the monolith."""
 
-    __slots__ = ("route", "path", "primary", "service", "replay", "waiting")
+    __slots__ = ("route", "path", "primary", "service", "replay", "waiting", "span")
 
     def __init__(self, route: Route, path: bytes, primary: Response) -> None:
+        self.span: Any = None  # the mirror's span when tracing is on (strangler.tracing)
         self.route = route
         self.path = path
         self.primary = primary
@@ -143,17 +146,19 @@ class MirrorJob:
 
 
 class RouteReport:
-    __slots__ = ("compared", "diffs", "noise", "dropped", "errors", "samples", "noisy")
+    __slots__ = ("compared", "diffs", "noise", "dropped", "errors", "samples", "noisy", "recent")
 
     def __init__(self, max_samples: int) -> None:
         self.compared = self.diffs = self.noise = self.dropped = self.errors = 0
         self.samples: deque[dict[str, Any]] = deque(maxlen=max(1, max_samples))
         self.noisy: set[str] = set()  # fields seen differing between two monolith answers
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_DIFFS)  # one entry per differing request
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "compared": self.compared, "diffs": self.diffs, "noise": self.noise, "dropped": self.dropped,
             "errors": self.errors, "noisy_fields": sorted(self.noisy), "samples": list(self.samples),
+            "recent": list(self.recent),
         }
 
 
@@ -218,10 +223,12 @@ class Shadower:
         head = ex.head_common + b"Content-Length: %d\r\n" % len(body)
         if not ex.has_host:
             head += server.host_headers[service]
+        job = MirrorJob(route, ex.url, primary)
+        if tracing.TRACER is not None:
+            job.span, head = tracing.TRACER.mirror(ex, head)
         mirror_head = head + b"X-Strangler-Shadow: 1\r\n"
         if not ex.idempotent:
             mirror_head += route.shadow.dry_run_header.encode() + b": 1\r\n"  # type: ignore[union-attr]
-        job = MirrorJob(route, ex.url, primary)
         job.service = Fetch(server.pools[service], mirror_head + server.target_headers[service] + b"\r\n" + body,
                             ex.head_request, lambda f: self._fetched(job, f))
         fetches = [job.service]
@@ -240,6 +247,8 @@ class Shadower:
         job.waiting -= 1
         if job.waiting == 0:
             self.jobs -= 1
+            if job.span is not None:
+                tracing.mirror_done(job.span, job.service)
             try:
                 self._record(job)
             except Exception:  # a comparison bug must never hurt the proxy
@@ -262,6 +271,8 @@ class Shadower:
             metrics[(route.name, "diffs")] += 1
             report.samples.append({"path": job.path.decode("latin-1"), "field": "error", "monolith": primary.status,
                                    "service": str(job.service.error if job.service is not None else "")})
+            report.recent.append({"path": job.path.decode("latin-1"), "status": [primary.status, None],
+                                  "fields": [], "error": report.samples[-1]["service"]})
             return
         diffs = compare(primary, service, route)
         if not diffs:
@@ -276,6 +287,8 @@ class Shadower:
         path = job.path.decode("latin-1")
         for field, (mono, svc) in list(real.items())[:5]:
             report.samples.append({"path": path, "field": field, "monolith": mono, "service": svc})
+        report.recent.append({"path": path, "status": [primary.status, service.status],
+                              "fields": sorted(real)[:10]})
 
     def check(self, now: float) -> None:
         """From the server's sweep: mirrors past their read timeout are abandoned."""

@@ -38,7 +38,7 @@ class InvalidState(StoreError):
 
 
 class FlipRefused(StoreError):
-    """Raised by a guard to refuse a flip (hook for contract-gated flips)."""
+    """Raised by a guard to refuse a flip (e.g. strangler.contracts: contracts must pass)."""
 
 
 class NothingToRollBack(StoreError):
@@ -205,13 +205,17 @@ class Store:
         actor: str,
         reason: str,
         guard: Guard | None = None,
+        force: bool = False,
     ) -> AuditEntry:
-        """Validate, run the guard, then write state + audit + version in one transaction."""
+        """Validate, run the guard, then write state + audit + version in one transaction.
+
+        ``force`` goes past a refusing guard; the refusal is written into the audit reason, so
+        the history shows who overrode which check and why."""
         target = self._route(route)
         state = RouteState(Mode(state.mode), state.weight)
         validate_state(target, state)
         actor, reason = _required("actor", actor), _required("reason", reason)
-        return self._write(target, lambda cur: (state, None), actor, reason, guard or self.guard)
+        return self._write(target, lambda cur: (state, None), actor, reason, guard or self.guard, force)
 
     def rollback(self, route: str, *, actor: str, reason: str, guard: Guard | None = None) -> AuditEntry:
         """Undo the latest change of ``route`` not undone yet (repeat to walk further back).
@@ -251,6 +255,7 @@ class Store:
         actor: str,
         reason: str,
         guard: Guard | None,
+        force: bool = False,
     ) -> AuditEntry:
         """One transaction under the store-wide write lock: read the current state, choose the
         new one, ask the guard, bump the version, write state and audit row."""
@@ -262,7 +267,12 @@ class Store:
                 current = RouteState(Mode(row[0]), int(row[1])) if row else route.state
                 state, undoes = choose(cur)
                 if guard is not None:
-                    guard(route, current, state)
+                    try:
+                        guard(route, current, state)
+                    except FlipRefused as refusal:
+                        if not force:
+                            raise
+                        reason = f"{reason} [forced past: {refusal}]"
                 version = self._bump(cur)
                 cur.execute(
                     self._sql(

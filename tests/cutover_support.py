@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.contracts_support import CONTRACTS_RECORD, contracts_verified
 from tests.live_payments import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,11 +209,13 @@ def start_stack(var: Path, tag: str) -> Stack:
     routes = (ROOT / "deploy" / "local" / "routes.toml").read_text()
     for old, new in (("127.0.0.1:8000", f"127.0.0.1:{ports.proxy}"), ("127.0.0.1:8001", f"127.0.0.1:{ports.monolith}"),
                      ("127.0.0.1:8002", f"127.0.0.1:{ports.payments}"), ("127.0.0.1:8100", f"127.0.0.1:{ports.admin}"),
-                     ("sqlite:///var/strangler.db", routes_url)):
+                     ("sqlite:///var/strangler.db", routes_url),
+                     ('record = "contracts/verifications.jsonl"', f'record = "{CONTRACTS_RECORD}"')):
         assert old in routes, f"{old} no longer in deploy/local/routes.toml"
         routes = routes.replace(old, new)
     routes_file = var / "routes.toml"
     routes_file.write_text(routes)
+    contracts_verified()  # the run flips payments to canary and service: the gate must let it
     st = Stack(var=var, ports=ports, routes=routes_file, mono_url=mono_url, pay_url=pay_url, redis=redis)
     env = st.base_env()
     stack.migrate(var=var, env=env, monolith_extra=st.mono_env, payments_extra=st.pay_env)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from monolith.config.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.contracts_support import CONTRACTS_RECORD
 from tests.cutover_support import free_port, stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,8 @@ def running_stack(tmp_path_factory):
     routes = (ROOT / "deploy" / "local" / "routes.toml").read_text()
     for old, new in (("127.0.0.1:8000", f"127.0.0.1:{ports.proxy}"), ("127.0.0.1:8001", f"127.0.0.1:{ports.monolith}"),
                      ("127.0.0.1:8002", f"127.0.0.1:{ports.payments}"), ("127.0.0.1:8100", f"127.0.0.1:{ports.admin}"),
-                     ("sqlite:///var/strangler.db", f"sqlite:///{var}/strangler.db")):
+                     ("sqlite:///var/strangler.db", f"sqlite:///{var}/strangler.db"),
+                     ('record = "contracts/verifications.jsonl"', f'record = "{CONTRACTS_RECORD}"')):
         assert old in routes, f"{old} no longer in deploy/local/routes.toml"
         routes = routes.replace(old, new)
     routes_file = var / "routes.toml"
@@ -171,7 +173,8 @@ def test_cutover_script_walks_payments_to_the_service_on_embedded_defaults(runni
         stop.set()
         worker.join(timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "summary: completed backfill, shadow, canary 50%, service" in result.stdout, result.stdout
+    assert "summary: completed contracts, backfill, shadow, canary 50%, service" in result.stdout, result.stdout
+    assert "can-i-deploy: yes" in result.stdout, result.stdout
     assert not errors, errors[:3]
     assert len(made) > 10
     # Now the service answers, with the credential the proxy adds; the route's audit trail shows each step.

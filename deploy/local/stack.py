@@ -197,6 +197,7 @@ The stack is up:
   monolith          {monolith}  (Django, behind the proxy)
   payments service  {payments}  (extracted; needs the internal credential the proxy adds)
   strangler admin   {admin}     token: {token}
+  dashboard         {admin}/dashboard   (log in with the admin token above)
   OpenAPI schema    {proxy}/api/schema/
 
 Try a full checkout through the proxy (seeded user demo@example.com / demo-pass-123):

@@ -148,6 +148,10 @@ PAYMENTS_RETRIES = int(os.environ.get("PAYMENTS_RETRIES", "2"))
 PAYMENTS_ROUTE = os.environ.get("PAYMENTS_ROUTE", "payments")
 STRANGLER_STORE_URL = os.environ.get("STRANGLER_STORE_URL", "")
 
+# Tracing (monolith.kernel.tracing): on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER says so.
+# Web processes are "monolith", the worker "monolith-worker", the outbox relay this name + "-relay".
+TRACING_SERVICE_NAME = "monolith"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from monolith.kernel import tracing
 from monolith.kernel.events import Event, event_envelope
 from monolith.kernel.models import OutboxMessage
 
@@ -24,6 +25,9 @@ def outbox_add(*, event: Event) -> OutboxMessage:
     if not connection.in_atomic_block:
         raise RuntimeError("outbox_add must run inside the transaction that changes the state")
     envelope = event_envelope(event)
+    trace = tracing.trace_context()  # None unless tracing is on and a span is current
+    if trace is not None:
+        envelope[tracing.TRACE_KEY] = trace  # the relay publishes under it (monolith.kernel.tracing)
     return OutboxMessage.objects.create(
         event_id=event.event_id, event_type=envelope["type"], envelope=envelope
     )
@@ -63,7 +67,8 @@ def outbox_publish_pending(*, publish: Publisher = celery_publisher, batch_size:
             rows = rows.select_for_update(skip_locked=True)
         for message in rows[:batch_size]:
             try:
-                publish(message.envelope)
+                with tracing.outbox_publish_span(message.envelope):
+                    publish(message.envelope)
             except Exception:  # broker down: keep the row pending, try again next round
                 logger.warning("outbox publish failed for %s; will retry", message.event_id, exc_info=True)
                 OutboxMessage.objects.filter(pk=message.pk).update(attempts=message.attempts + 1)

@@ -4,13 +4,14 @@ from typing import Any
 
 from celery import shared_task
 
-from monolith.kernel import bus, idempotency, outbox
+from monolith.kernel import bus, idempotency, outbox, tracing
 
 
 @shared_task(name="kernel.dispatch_event", bind=True, max_retries=None, acks_late=True)
 def dispatch_event(self, envelope: dict[str, Any]) -> int:
     try:
-        return bus.dispatch(envelope)
+        with tracing.dispatch_span(envelope):
+            return bus.dispatch(envelope)
     except Exception as exc:
         raise self.retry(exc=exc, countdown=min(2 ** min(self.request.retries, 6), 60)) from exc
 

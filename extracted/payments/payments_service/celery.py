@@ -8,10 +8,19 @@ Outbox rows are published by the kernel's relay: ``python manage.py relay_outbox
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
+
+from monolith.kernel.tracing import tracing_setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payments_service.settings")
 
 app = Celery("payments_service")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect(weak=False)
+def _worker_tracing(**_kwargs: object) -> None:
+    """Tracing in the worker only (the web processes name themselves in wsgi.py); a no-op unless
+    OTEL_* turns tracing on."""
+    tracing_setup("payments-service-worker")

@@ -135,6 +135,10 @@ MONOLITH_URL = os.environ.get("MONOLITH_URL", "http://127.0.0.1:8001").rstrip("/
 IDENTITY_CONNECT_TIMEOUT = float(os.environ.get("IDENTITY_CONNECT_TIMEOUT", "0.5"))
 IDENTITY_READ_TIMEOUT = float(os.environ.get("IDENTITY_READ_TIMEOUT", "2"))
 
+# Tracing (monolith.kernel.tracing): on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER says so.
+# Web processes are "payments-service", the worker "payments-service-worker", the relay this name + "-relay".
+TRACING_SERVICE_NAME = "payments-service"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,9 +2,11 @@
 
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from monolith.kernel.outbox import outbox_pending_count, outbox_publish_pending
+from monolith.kernel.tracing import tracing_setup
 
 
 class Command(BaseCommand):
@@ -15,6 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=0.2, help="seconds between polls")
 
     def handle(self, *args, **options):
+        # Each message is published in its event's trace (monolith.kernel.tracing); no-op when tracing is off.
+        tracing_setup(f"{getattr(settings, 'TRACING_SERVICE_NAME', 'django')}-relay")
         total = 0
         while True:
             try:

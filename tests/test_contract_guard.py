@@ -1,0 +1,170 @@
+"""The contracts guard the cut: a breaking change in the service fails provider verification with a
+message that names the field, and the strangler refuses to send payments traffic to the service
+while the verification record says so.
+
+Each breaking change is a temporary patch applied to a copy of the repository (never to this
+checkout); ``python -m contracts.verify --root <copy>`` then verifies that copy's service on live
+servers against the committed pacts. Only the pacts a case needs are verified, to keep it short.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[1]
+PACTS = ROOT / "contracts" / "pacts"
+TIMEOUT = 240
+
+
+def _tree_copy(dest: Path) -> Path:
+    """The files of this checkout that git knows of or would add (tracked and not ignored)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if not source.is_file():  # a tracked file deleted in the work tree is simply absent
+            continue
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copy2(source, dest / name)
+        except FileNotFoundError:  # removed meanwhile (another test's scratch module)
+            continue
+    return dest
+
+
+def _patch(root: Path, name: str, old: str, new: str) -> None:
+    """Replace ``old`` (which must occur exactly once, so a drifting source fails loudly) by ``new``."""
+    path = root / name
+    text = path.read_text()
+    assert text.count(old) == 1, f"{name}: the text to patch occurs {text.count(old)} times, not once:\n{old}"
+    path.write_text(text.replace(old, new))
+
+
+def _verify(root: Path, record: Path, *options: str, against: str = "service",
+            pacts: Path = PACTS) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACT_BROKER_")}  # never a real broker
+    return subprocess.run(
+        [sys.executable, "-m", "contracts.verify", "--against", against, "--root", str(root), "--record",
+         str(record), "--pacts", str(pacts), *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, env=env | {"PACT_DO_NOT_TRACK": "true"},
+    )
+
+
+def _records(record: Path) -> list[dict]:
+    return [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def renamed(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The storefront pact verified against a service whose payments call ``refunded_minor``
+    ``refunded_amount_minor``; returns the run and its record."""
+    tmp = tmp_path_factory.mktemp("renamed")
+    root = _tree_copy(tmp / "tree")
+    _patch(root, "monolith/payments/apis.py", "    refunded_minor = serializers.IntegerField()\n",
+           '    refunded_amount_minor = serializers.IntegerField(source="refunded_minor")\n')
+    record = tmp / "verifications.jsonl"
+    return _verify(root, record, "--only", "storefront"), record
+
+
+def test_a_renamed_response_field_fails_verification_naming_it(renamed):
+    run, record = renamed
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "FAIL storefront -> payments against the service" in run.stdout
+    assert "missing the following keys: refunded_minor" in run.stdout, run.stdout
+    [line] = _records(record)
+    assert (line["consumer"], line["against"], line["result"]) == ("storefront", "service", "failed")
+    assert "refunded_minor" in line["summary"]
+
+
+def test_a_retyped_response_field_fails_verification_naming_it(tmp_path):
+    root = _tree_copy(tmp_path / "tree")
+    _patch(root, "monolith/payments/apis.py",
+           "    order_id = serializers.UUIDField()\n    amount_minor = serializers.IntegerField()\n",
+           "    order_id = serializers.UUIDField()\n    amount_minor = serializers.CharField()\n")
+    run = _verify(root, tmp_path / "verifications.jsonl", "--only", "storefront")
+    assert run.returncode == 1, run.stdout + run.stderr
+    retyped = r"\$(\[0\])?\.amount_minor -> Expected '2500' \(String\) to be an integer"
+    assert re.search(retyped, run.stdout), run.stdout
+
+
+def test_a_removed_event_field_fails_the_message_pact_naming_it(tmp_path):
+    """Notifications mail the amount of a failed payment: PaymentFailed without ``currency`` breaks them."""
+    root = _tree_copy(tmp_path / "tree")
+    _patch(root, "monolith/payments/events.py", "    currency: str\n    reason: str", "    reason: str")
+    _patch(root, "monolith/payments/services.py", "currency=payment.currency, reason=failure_reason)",
+           "reason=failure_reason)")
+    record = tmp_path / "verifications.jsonl"
+    run = _verify(root, record, "--provider", "payments-events")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "FAIL monolith-event-consumers -> payments-events against the service" in run.stdout
+    assert "$.payload -> Actual map is missing the following keys: currency" in run.stdout, run.stdout
+    [line] = _records(record)
+    assert line["result"] == "failed" and "a payment failed for an order" in line["summary"]
+
+
+def test_a_state_without_a_handler_stops_verification_before_it_starts(tmp_path):
+    pacts = tmp_path / "pacts"
+    pacts.mkdir()
+    text = (PACTS / "storefront-payments.json").read_text()
+    state = '"another shopper has a captured payment"'
+    assert text.count(state) == 1
+    (pacts / "storefront-payments.json").write_text(text.replace(state, '"a shopper holds a gift card"'))
+    record = tmp_path / "verifications.jsonl"
+    run = _verify(ROOT, record, against="monolith", pacts=pacts)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "storefront-payments.json: provider state 'a shopper holds a gift card'" in run.stderr, run.stderr
+    assert "PASS" not in run.stdout and "FAIL" not in run.stdout  # stopped before verifying anything
+    lines = _records(record)  # unverified is not passed: every selected pact is recorded as failed
+    assert {(r["consumer"], r["result"]) for r in lines} == {("storefront", "failed")}
+    assert "a shopper holds a gift card" in lines[0]["summary"]
+
+
+def _route_table(tmp: Path, record: Path) -> Path:
+    text = (ROOT / "deploy" / "local" / "routes.toml").read_text()
+    store = f"sqlite:///{tmp / 'routes.db'}"
+    text, stores = re.subn(r'(?ms)^(\[store\]\n.*?^url = )"[^"]*"', rf'\1"{store}"', text, count=1)
+    assert stores == 1, "deploy/local/routes.toml has no [store] url to point elsewhere"
+    text = re.sub(r"(?ms)^\[contracts\]\n.*?(?=^\[)", "", text)  # ours replaces the checkout's
+    text += f'\n[contracts]\nrecord = "{record}"\n'
+    path = tmp / "routes.toml"
+    path.write_text(text)
+    parsed = tomllib.loads(text)
+    assert (parsed["store"]["url"], parsed["contracts"]["record"]) == (store, str(record))
+    return path
+
+
+def _flip(config: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "strangler", "--config", str(config), "set", "payments", "--mode",
+               "service", "--reason", "contract gate test"]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_the_flip_to_the_service_waits_for_passing_contracts(renamed, tmp_path):
+    failing, failed_record = renamed
+    assert failing.returncode == 1
+    record = tmp_path / "verifications.jsonl"
+    shutil.copy2(failed_record, record)  # the fixture's record stays as the rename test expects it
+    config = _route_table(tmp_path, record)
+
+    refused = _flip(config)
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    assert "contract verification failing for service 'payments'" in refused.stderr, refused.stderr
+
+    passing = _verify(ROOT, record)  # this checkout, every pact, appended to the same record
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert {(r["consumer"], r["result"]) for r in _records(record)[1:]} == {
+        ("storefront", "passed"), ("monolith-orders", "passed"), ("monolith-event-consumers", "passed")}
+
+    allowed = _flip(config)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
