@@ -308,8 +308,12 @@ class Shopper(threading.Thread):
                 continue
             parsed = json.loads(data) if data else None
             # A patient client retries what the Idempotency-Key makes safe to retry: 503 (after
-            # Retry-After), and 502/504, whose outcome it cannot know (the service died mid-request).
-            if status in (502, 503, 504) and retry and self.patient and attempts <= 60:
+            # Retry-After), 502/504, whose outcome it cannot know (the service died mid-request),
+            # and 409 request_in_progress (the first attempt's claim, held until it goes stale when
+            # the process running it was killed).
+            in_progress = status == 409 and isinstance(parsed, dict) and \
+                parsed.get("error", {}).get("code") == "request_in_progress"
+            if (status in (502, 503, 504) or in_progress) and retry and self.patient and attempts <= 60:
                 if status == 503:
                     assert retry_after is not None, f"503 without Retry-After on {method} {path}"
                 time.sleep(min(float(retry_after or 0.5), 1.0))

@@ -99,6 +99,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "monolith")
 OUTBOX_CELERY_APP = "monolith.config.celery.app"
+# After a broker outage the relay re-publishes the events of this many seconds before it (kernel outbox_replay).
+OUTBOX_REPLAY_WINDOW = float(os.environ.get("OUTBOX_REPLAY_WINDOW", "60"))
 
 
 def _queues(name: str, default: str) -> list[str]:

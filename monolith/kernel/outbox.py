@@ -54,11 +54,13 @@ def celery_publisher(envelope: dict[str, Any]) -> None:
         app.send_task("kernel.dispatch_event", args=[envelope], queue=queue)
 
 
-def outbox_publish_pending(*, publish: Publisher = celery_publisher, batch_size: int = 100) -> int:
+def outbox_publish_pending(*, publish: Publisher = celery_publisher, batch_size: int = 100,
+                           on_broker_error: Callable[[], None] | None = None) -> int:
     """Publish a batch of pending messages; returns how many went out.
 
     A crash between publish and the update below publishes a message twice; consumers dedupe
-    through the inbox, so at-least-once here is exactly-once in effect.
+    through the inbox, so at-least-once here is exactly-once in effect. ``on_broker_error`` hears
+    of a failed publish (the relay's OutageReplay, monolith/kernel/outbox_replay.py).
     """
     sent = 0
     with transaction.atomic():
@@ -72,6 +74,8 @@ def outbox_publish_pending(*, publish: Publisher = celery_publisher, batch_size:
             except Exception:  # broker down: keep the row pending, try again next round
                 logger.warning("outbox publish failed for %s; will retry", message.event_id, exc_info=True)
                 OutboxMessage.objects.filter(pk=message.pk).update(attempts=message.attempts + 1)
+                if on_broker_error is not None:
+                    on_broker_error()
                 break
             OutboxMessage.objects.filter(pk=message.pk).update(
                 published_at=timezone.now(), attempts=message.attempts + 1

@@ -103,6 +103,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "payments")
 OUTBOX_CELERY_APP = "payments_service.celery.app"
+# After a broker outage the relay re-publishes the events of this many seconds before it (kernel outbox_replay).
+OUTBOX_REPLAY_WINDOW = float(os.environ.get("OUTBOX_REPLAY_WINDOW", "60"))
 # Every event the service writes (PaymentCaptured/Failed/Refunded for orders and notifications,
 # PaymentSynced for the monolith's copy) goes to the monolith's queue unless told otherwise.
 OUTBOX_ROUTES = {"*": _queues("OUTBOX_QUEUES", "monolith")}

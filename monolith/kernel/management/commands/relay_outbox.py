@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from monolith.kernel.outbox import outbox_pending_count, outbox_publish_pending
+from monolith.kernel.outbox_replay import OutageReplay
 from monolith.kernel.tracing import tracing_setup
 
 
@@ -20,12 +21,16 @@ class Command(BaseCommand):
         # Each message is published in its event's trace (monolith.kernel.tracing); no-op when tracing is off.
         tracing_setup(f"{getattr(settings, 'TRACING_SERVICE_NAME', 'django')}-relay")
         total = 0
+        replay = OutageReplay()  # after a broker outage, what a worker may have lost is sent again
         while True:
             try:
-                sent = outbox_publish_pending()
+                sent = outbox_publish_pending(on_broker_error=replay.broker_failed)
+                replayed = replay.after_round()
             except Exception as exc:  # database briefly locked or down: keep the loop alive
                 self.stderr.write(f"relay round failed: {exc}")
-                sent = 0
+                sent = replayed = 0
+            if replayed:
+                self.stdout.write(f"broker back: re-published {replayed} events of the outage window")
             total += sent
             if sent:
                 self.stdout.write(f"published {sent} (total {total}, pending {outbox_pending_count()})")
