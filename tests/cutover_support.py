@@ -206,13 +206,7 @@ def start_stack(var: Path, tag: str) -> Stack:
     redis = RedisServer(var / "redis")
     redis.start()
     ports = stack.Ports(proxy=free_port(), monolith=free_port(), payments=free_port(), admin=free_port())
-    routes = (ROOT / "deploy" / "local" / "routes.toml").read_text()
-    for old, new in (("127.0.0.1:8000", f"127.0.0.1:{ports.proxy}"), ("127.0.0.1:8001", f"127.0.0.1:{ports.monolith}"),
-                     ("127.0.0.1:8002", f"127.0.0.1:{ports.payments}"), ("127.0.0.1:8100", f"127.0.0.1:{ports.admin}"),
-                     ("sqlite:///var/strangler.db", routes_url),
-                     ('record = "contracts/verifications.jsonl"', f'record = "{CONTRACTS_RECORD}"')):
-        assert old in routes, f"{old} no longer in deploy/local/routes.toml"
-        routes = routes.replace(old, new)
+    routes = stack.routes_for(ports=ports, store=routes_url, record=CONTRACTS_RECORD)
     routes_file = var / "routes.toml"
     routes_file.write_text(routes)
     contracts_verified()  # the run flips payments to canary and service: the gate must let it

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cutover_support import stack
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,12 +133,8 @@ def test_a_state_without_a_handler_stops_verification_before_it_starts(tmp_path)
 
 
 def _route_table(tmp: Path, record: Path) -> Path:
-    text = (ROOT / "deploy" / "local" / "routes.toml").read_text()
     store = f"sqlite:///{tmp / 'routes.db'}"
-    text, stores = re.subn(r'(?ms)^(\[store\]\n.*?^url = )"[^"]*"', rf'\1"{store}"', text, count=1)
-    assert stores == 1, "deploy/local/routes.toml has no [store] url to point elsewhere"
-    text = re.sub(r"(?ms)^\[contracts\]\n.*?(?=^\[)", "", text)  # ours replaces the checkout's
-    text += f'\n[contracts]\nrecord = "{record}"\n'
+    text = stack.routes_for(ports=stack.DEFAULT_PORTS, store=store, record=record)  # the test's record, not the checkout's
     path = tmp / "routes.toml"
     path.write_text(text)
     parsed = tomllib.loads(text)

@@ -53,13 +53,7 @@ class Client:
 def running_stack(tmp_path_factory):
     var = tmp_path_factory.mktemp("stack-var")
     ports = stack.Ports(proxy=free_port(), monolith=free_port(), payments=free_port(), admin=free_port())
-    routes = (ROOT / "deploy" / "local" / "routes.toml").read_text()
-    for old, new in (("127.0.0.1:8000", f"127.0.0.1:{ports.proxy}"), ("127.0.0.1:8001", f"127.0.0.1:{ports.monolith}"),
-                     ("127.0.0.1:8002", f"127.0.0.1:{ports.payments}"), ("127.0.0.1:8100", f"127.0.0.1:{ports.admin}"),
-                     ("sqlite:///var/strangler.db", f"sqlite:///{var}/strangler.db"),
-                     ('record = "contracts/verifications.jsonl"', f'record = "{CONTRACTS_RECORD}"')):
-        assert old in routes, f"{old} no longer in deploy/local/routes.toml"
-        routes = routes.replace(old, new)
+    routes = stack.routes_for(ports=ports, store=f"sqlite:///{var}/strangler.db", record=CONTRACTS_RECORD)
     routes_file = var / "routes.toml"
     routes_file.write_text(routes)
 
@@ -174,7 +168,7 @@ def test_cutover_script_walks_payments_to_the_service_on_embedded_defaults(runni
         worker.join(timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "summary: completed contracts, backfill, shadow, canary 50%, service" in result.stdout, result.stdout
-    assert "can-i-deploy: yes" in result.stdout, result.stdout
+    assert "contracts: can-i-deploy says yes for payments" in result.stdout, result.stdout
     assert not errors, errors[:3]
     assert len(made) > 10
     # Now the service answers, with the credential the proxy adds; the route's audit trail shows each step.

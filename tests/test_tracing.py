@@ -215,14 +215,9 @@ def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any
     receiver = OtlpReceiver()
     var = tmp_path_factory.mktemp("tracing-var")
     ports = stack.Ports(proxy=free_port(), monolith=free_port(), payments=free_port(), admin=free_port())
-    routes = (ROOT / "deploy" / "local" / "routes.toml").read_text()
-    for old, new in (("127.0.0.1:8000", f"127.0.0.1:{ports.proxy}"), ("127.0.0.1:8001", f"127.0.0.1:{ports.monolith}"),
-                     ("127.0.0.1:8002", f"127.0.0.1:{ports.payments}"), ("127.0.0.1:8100", f"127.0.0.1:{ports.admin}"),
-                     ("sqlite:///var/strangler.db", f"sqlite:///{var}/strangler.db"),
-                     # payments served by the service: the monolith's charge crosses HTTP (PAYMENTS_IMPL=follow)
-                     ('mode = "monolith"', 'mode = "service"')):
-        assert old in routes, f"{old} no longer in deploy/local/routes.toml"
-        routes = routes.replace(old, new)
+    # payments served by the service: the monolith's charge crosses HTTP (PAYMENTS_IMPL=follow)
+    routes = stack.routes_for(ports=ports, store=f"sqlite:///{var}/strangler.db",
+                              edits=(('mode = "monolith"', 'mode = "service"'),))
     routes_file = var / "routes.toml"
     routes_file.write_text(routes)
 

@@ -65,6 +65,27 @@ def internal_secret() -> str:
     return _secret("internal-auth-secret", "INTERNAL_AUTH_SECRET")
 
 
+def routes_for(*, ports: Ports, store: str, record: Path | None = None,
+               edits: tuple[tuple[str, str], ...] = ()) -> str:
+    """This stack's route table with other ports, another store and, when given, another contract
+    record (and any further ``(old, new)`` edits): what a test or bench stack of its own runs on.
+    Every text it replaces must still be in the file, so a changed table fails loudly here."""
+    text = ROUTES.read_text()
+    d = DEFAULT_PORTS
+    pairs = [(f"127.0.0.1:{d.proxy}", f"127.0.0.1:{ports.proxy}"),
+             (f"127.0.0.1:{d.monolith}", f"127.0.0.1:{ports.monolith}"),
+             (f"127.0.0.1:{d.payments}", f"127.0.0.1:{ports.payments}"),
+             (f"127.0.0.1:{d.admin}", f"127.0.0.1:{ports.admin}"),
+             ("sqlite:///var/strangler.db", store), *edits]
+    if record is not None:
+        pairs.append(('record = "contracts/verifications.jsonl"', f'record = "{record}"'))
+    for old, new in pairs:
+        if old not in text:
+            raise ValueError(f"{old} no longer in {ROUTES}")
+        text = text.replace(old, new)
+    return text
+
+
 def store_url(routes: Path) -> str:
     """The route store named in `routes`, with a relative SQLite path made absolute (processes run
     from different directories but must share one store)."""
