@@ -20,12 +20,10 @@ from pathlib import Path
 
 from contracts import participants
 from contracts.broker import Broker, BrokerError
-from contracts.versions import consumer_version, provider_version
+from contracts.pactfiles import PACT_DIR
+from contracts.record import DEFAULT_RECORD
+from contracts.versions import REPO_ROOT, consumer_version, provider_version
 from strangler.contracts import PASSED, ContractRecordError, Verification, verifications_read
-
-ROOT = Path(__file__).resolve().parents[1]
-PACTS = ROOT / "contracts" / "pacts"
-RECORD = ROOT / "contracts" / "verifications.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +108,9 @@ def online(service: str, broker: Broker, *, root: Path) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--service", required=True, choices=sorted(participants.SERVICES))
-    parser.add_argument("--record", type=Path, default=RECORD)
-    parser.add_argument("--pacts", type=Path, default=PACTS)
-    parser.add_argument("--root", type=Path, default=ROOT, help="the source tree whose version is asked about")
+    parser.add_argument("--record", type=Path, default=DEFAULT_RECORD)
+    parser.add_argument("--pacts", type=Path, default=PACT_DIR)
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="the source tree whose version is asked about")
     args = parser.parse_args(argv)
     try:
         broker = Broker.from_env()

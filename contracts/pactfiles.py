@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+PACT_DIR = Path(__file__).resolve().parent / "pacts"  # the committed pact files
 MESSAGE_TYPES = frozenset({"Asynchronous/Messages", "Synchronous/Messages"})
 
 

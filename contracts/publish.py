@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 from contracts.broker import Broker, BrokerError
+from contracts.pactfiles import PACT_DIR
 from contracts.versions import REPO_ROOT, consumer_version, git_branch
 
-PACTS = REPO_ROOT / "contracts" / "pacts"
 
-
-def pacts_publish(broker: Broker, pacts: Path = PACTS) -> int:
+def pacts_publish(broker: Broker, pacts: Path = PACT_DIR) -> int:
     branch = git_branch(REPO_ROOT) or ""
     files = sorted(pacts.glob("*.json"))
     for pact_file in files:
@@ -24,7 +23,7 @@ def pacts_publish(broker: Broker, pacts: Path = PACTS) -> int:
 def main() -> int:
     broker = Broker.from_env()
     if broker is None:
-        print(f"no PACT_BROKER_BASE_URL: pacts stay in {PACTS.relative_to(REPO_ROOT)}, verified offline")
+        print(f"no PACT_BROKER_BASE_URL: pacts stay in {PACT_DIR.relative_to(REPO_ROOT)}, verified offline")
         return 0
     try:
         count = pacts_publish(broker)

@@ -31,9 +31,8 @@ from pathlib import Path
 from contracts.pactfiles import PactFile, PactFileError, missing_handlers, pact_files
 from contracts.participants import AGAINST, MONOLITH_ORDERS, PAYMENTS, PAYMENTS_EVENTS, STOREFRONT
 from contracts.record import DEFAULT_RECORD, verification_record
-from contracts.versions import consumer_version, git_branch, provider_version
+from contracts.versions import REPO_ROOT, consumer_version, git_branch, provider_version
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 # Whose credential each HTTP consumer's requests carry: the storefront's come through the proxy.
 CALLERS = {STOREFRONT: "strangler", MONOLITH_ORDERS: "monolith"}
 SHOPPERS = frozenset({STOREFRONT})  # consumers whose requests are signed by a shopper's token

@@ -19,7 +19,9 @@ import pytest
 
 from contracts import participants
 from contracts.broker import Broker, BrokerError
-from contracts.can_i_deploy import PACTS, ROOT, requirements
+from contracts.can_i_deploy import requirements
+from contracts.pactfiles import PACT_DIR as PACTS
+from contracts.versions import REPO_ROOT as ROOT
 from contracts.versions import consumer_version, provider_version
 from strangler.contracts import FAILED, PASSED, Verification, verification_append
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from pact import Pact
 
-PACT_DIR = Path(__file__).resolve().parents[1] / "pacts"
+from contracts.pactfiles import PACT_DIR
+
 os.environ.setdefault("PACT_DO_NOT_TRACK", "true")
 
 _written: set[tuple[str, str]] = set()
