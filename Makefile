@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint imports pytest acceptance test-postgres bench migrate seed clean can-i-deploy
+.PHONY: run run-monolith test tools install lint imports pytest acceptance test-postgres bench migrate seed clean can-i-deploy
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt extracted/payments/pyproject.toml
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[monolith,dev,redis,postgres,tracing,contracts]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[monolith,dev,redis,postgres,tracing,contracts,local,coupling-test]'
 	$(BIN)/pip install --quiet --no-deps -e extracted/payments
 	@touch $(STAMP)
 
@@ -26,9 +26,19 @@ migrate: install
 seed: migrate
 	$(BIN)/python -m monolith.config.seed_demo
 
-## make run: install, migrate, seed and start the stack on embedded defaults (SQLite, filesystem broker).
+## make run: install, migrate, seed and start the stack on embedded defaults (SQLite, an embedded
+## Redis broker, supervisord restarting whatever dies).
 run: seed
 	$(BIN)/python deploy/local/stack.py
+
+## The monolith alone (web, worker, relay, broker), as a team runs it before the first cut.
+run-monolith: seed
+	$(BIN)/python deploy/local/stack.py monolith
+
+## The Debian tools the tests drive (never mocked), installed when missing: docker-compose validates
+## the compose file, nginx checks the exported gateway config, chromium runs the browser tests.
+tools:
+	@bash deploy/local/debian_tools.sh docker-compose:docker-compose nginx:nginx chromium:chromium
 
 lint: install
 	$(BIN)/ruff check .
@@ -37,8 +47,9 @@ imports: install
 	$(BIN)/lint-imports
 	cd extracted/payments && PYTHONPATH=.:../.. ../../$(BIN)/lint-imports
 
+PYTEST_SELECT ?= not acceptance
 pytest: install
-	$(BIN)/pytest -q -p no:cacheprovider -m "not acceptance"
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 -m "$(PYTEST_SELECT)"
 	cd extracted/payments && ../../$(BIN)/pytest -q -p no:cacheprovider
 
 ## The cutover acceptance run: the whole stack on PostgreSQL + Redis on loopback, route flips under
@@ -59,22 +70,35 @@ contracts: install
 ## Can this service's code take traffic? Offline from contracts/verifications.jsonl (this pact content
 ## and this provider source verified against both implementations); a Pact Broker's matrix instead
 ## when PACT_BROKER_BASE_URL is set. Exit 0 yes, 1 no, 2 cannot tell.
+## ENV=production asks about what is deployed there instead (see record-deployment).
 SERVICE ?= payments
+ENV ?=
 .PHONY: can-i-deploy
 can-i-deploy: install
-	$(BIN)/python -m contracts.can_i_deploy --service $(SERVICE)
+	$(BIN)/python -m contracts.can_i_deploy --service $(SERVICE) $(if $(ENV),--to-environment $(ENV))
 
-## make test: install, lint, import contracts, Pact contracts and every test (SQLite unless DATABASE_URL says otherwise).
-test: lint imports contracts pytest acceptance
+## Record, offline in contracts/verifications.jsonl, that this tree's SERVICE (or CONSUMER=name's
+## pacts) is deployed in ENV: `make record-deployment ENV=production`.
+.PHONY: record-deployment
+record-deployment: install
+	$(BIN)/python -m contracts.record_deployment --environment "$(ENV)" $(if $(CONSUMER),--consumer $(CONSUMER),--service $(SERVICE))
 
-## The same suite against PostgreSQL on loopback (what .ci/run does as its second pass).
+## make test: install (Python packages and the Debian tools the tests drive), lint, import contracts, Pact contracts and every test (SQLite unless DATABASE_URL says otherwise).
+test: tools lint imports contracts pytest acceptance
+
+## The same suite against PostgreSQL on loopback (what .ci/run does as its second pass), but for the
+## tests marked db_independent: they never use DATABASE_URL, so a second pass would only repeat them.
 test-postgres: install
-	DATABASE_URL=postgresql://postgres@127.0.0.1:5432/strangler_ci $(MAKE) pytest
+	DATABASE_URL=postgresql://postgres@127.0.0.1:5432/strangler_ci $(MAKE) pytest PYTEST_SELECT="not acceptance and not db_independent"
 
 bench: install
 	bash bench/setup.sh
 	$(BIN)/python bench/proxy.py
+	$(BIN)/python bench/ws.py
+	$(BIN)/python bench/sse.py
+	$(BIN)/python bench/broker.py
 	$(BIN)/python bench/backfill.py
+	$(BIN)/python bench/coupling.py
 
 clean:
 	rm -rf var extracted/payments/var .pytest_cache .ruff_cache

@@ -27,11 +27,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from strangler.testing import cpu_seconds, free_port, process_tree
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "proxy.json"
 PYTHON = sys.executable
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PATH = "/api/items/42"
 TARGETS = {
     "rps_vs_nginx_django": 0.85,
@@ -97,12 +98,6 @@ class Processes:
             self.stop(popen)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_http(port: int, path: str, popen: subprocess.Popen[bytes], log_file: Path, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -117,35 +112,6 @@ def wait_http(port: int, path: str, popen: subprocess.Popen[bytes], log_file: Pa
             pass
         time.sleep(0.1)
     raise SystemExit(f"port {port} not answering 200 on {path}:\n{log_file.read_text(errors='replace')}")
-
-
-def descendants(pid: int) -> list[int]:
-    """pid and all its children (nginx master + workers, gunicorn arbiter + workers)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo.extend(parents.get(current, []))
-    return out
-
-
-def cpu_ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total
 
 
 # -- wrk ---------------------------------------------------------------------------------------
@@ -182,13 +148,13 @@ def run_wrk(url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None,
 def measure(name: str, url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None,
             proxy_pid: int | None, connections: int) -> WrkResult:
     run_wrk(url, args, pin, args.warmup, connections)  # fills keep-alive pools, warms caches
-    pids = descendants(proxy_pid) if proxy_pid else []
+    pids = process_tree(proxy_pid) if proxy_pid else []
     load = os.getloadavg()[0]
-    before = cpu_ticks(pids)
+    before = cpu_seconds(pids)
     result = run_wrk(url, args, pin, args.duration, connections)
     result.loadavg_1m = round(load, 2)
     if proxy_pid:
-        used_us = (cpu_ticks(pids) - before) / CLK_TCK * 1e6
+        used_us = (cpu_seconds(pids) - before) * 1e6
         result.cpu_us_per_request = round(used_us / max(result.requests, 1), 2)
     cpu = f", proxy CPU {result.cpu_us_per_request} us/req" if result.cpu_us_per_request is not None else ""
     log(f"{name:<24} {result.rps:>9.0f} req/s  p50 {result.p50_ms:.3f} ms  p99 {result.p99_ms:.3f} ms  "

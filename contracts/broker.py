@@ -76,10 +76,16 @@ class Broker:
                                  f"{quote(consumer_version)}", {})
         return self.base_url + path
 
-    def can_i_deploy(self, pacticipant: str, version: str) -> tuple[bool, str]:
-        """The matrix for ``pacticipant`` at ``version`` against the latest of each counterpart."""
-        query = urllib.parse.urlencode([("q[][pacticipant]", pacticipant), ("q[][version]", version),
-                                        ("latestby", "cvp"), ("latest", "true")])
-        answer = self._request("GET", f"/matrix?{query}") or {}
+    def can_i_deploy(self, pacticipant: str, version: str, *, environment: str | None = None) -> tuple[bool, str]:
+        """The matrix for ``pacticipant`` at ``version`` against the latest of each counterpart, or
+        against what is deployed in ``environment`` (the broker's /can-i-deploy)."""
+        if environment:
+            query = urllib.parse.urlencode([("pacticipant", pacticipant), ("version", version),
+                                            ("environment", environment)])
+            answer = self._request("GET", f"/can-i-deploy?{query}") or {}
+        else:
+            query = urllib.parse.urlencode([("q[][pacticipant]", pacticipant), ("q[][version]", version),
+                                            ("latestby", "cvp"), ("latest", "true")])
+            answer = self._request("GET", f"/matrix?{query}") or {}
         summary = answer.get("summary") or {}
         return bool(summary.get("deployable")), str(summary.get("reason") or "the broker gave no reason")

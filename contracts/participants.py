@@ -6,6 +6,8 @@ A provider's events have a provider name of their own (``PAYMENTS_EVENTS``): the
 
 from __future__ import annotations
 
+from strangler.control.deploy_decision import IMPLEMENTATIONS
+
 # Consumers
 STOREFRONT = "storefront"  # end users' apps calling /api/v1/payments through the strangler
 MONOLITH_ORDERS = "monolith-orders"  # the monolith's remote payments client (orders' view of payments)
@@ -21,6 +23,6 @@ SERVICES: dict[str, tuple[str, ...]] = {
 }
 
 # Where each provider is verified: the monolith's implementation and the extracted service alike.
-MONOLITH = "monolith"
-SERVICE = "service"
-AGAINST = (MONOLITH, SERVICE)
+# The strangler's gate asks for the same two (strangler/control/deploy_decision.py).
+AGAINST = IMPLEMENTATIONS
+MONOLITH, SERVICE = AGAINST

@@ -1,4 +1,4 @@
-"""Writing the verification record the strangler's flips are gated on (format: strangler/contracts.py)."""
+"""Writing the verification record the strangler's flips are gated on (format: strangler/control/verifications.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from contracts.participants import SERVICES
-from strangler.contracts import FAILED, PASSED, Verification, verification_append
+from strangler.control.verifications import FAILED, PASSED, Verification, verification_append
 
 DEFAULT_RECORD = Path(__file__).resolve().parent / "verifications.jsonl"
 

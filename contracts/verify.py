@@ -8,13 +8,13 @@ extracted service, which identifies shoppers at a real monolith process. Both ru
 on scratch SQLite files (contracts/providers/servers.py says why). The HTTP pacts of ``payments``
 are replayed per consumer, each with that consumer's own credential; the message pacts of
 ``payments-events`` are produced by the provider's real writes in this process, configured as
-that project. Every pact verified appends a line to the record (strangler/contracts.py), which
+that project. Every pact verified appends a line to the record (strangler/control/flip_gate.py), which
 gates the strangler's canary/service flips. ``--root`` verifies another copy of the tree.
 
 Before any provider starts, the provider states and messages the pacts name are checked against
 the handlers; a missing one stops the run at once, naming it. Exit status: 0 all verified, 1 a
 verification failed, 2 nothing could be verified (no pacts, provider states or messages without a
-handler, provider code that does not load or start). Unverified pacts are recorded as failed too,
+handler, provider code that does not load or start, a root outside git). Unverified pacts are recorded as failed too,
 so an older pass can never stand for code that was not verified.
 """
 
@@ -32,6 +32,7 @@ from contracts.pactfiles import PactFile, PactFileError, missing_handlers, pact_
 from contracts.participants import AGAINST, MONOLITH_ORDERS, PAYMENTS, PAYMENTS_EVENTS, STOREFRONT
 from contracts.record import DEFAULT_RECORD, verification_record
 from contracts.versions import REPO_ROOT, consumer_version, git_branch, provider_version
+from strangler.control.source_version import SourceVersionError, source_version
 
 # Whose credential each HTTP consumer's requests carry: the storefront's come through the proxy.
 CALLERS = {STOREFRONT: "strangler", MONOLITH_ORDERS: "monolith"}
@@ -70,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         return _unverifiable(f"no credential caller for HTTP consumer(s) {', '.join(unknown)}: "
                              "add them to CALLERS")
+    try:
+        source_version(root)  # a tree without a version has nothing to record a verification under
+    except SourceVersionError as exc:
+        return _unverifiable(str(exc))
     with tempfile.TemporaryDirectory(prefix="contracts-verify-") as tmp:
         return _verify(pacts, against=args.against, root=root, record=args.record.resolve(), tmp=Path(tmp))
 

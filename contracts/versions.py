@@ -1,45 +1,41 @@
 """Versions of what a verification covered, for the verification record (and a broker).
 
 A consumer's version is the hash of its pact file: the contract itself, whichever commit wrote it.
-A provider's version is the hash of the provider's source, so a record line says exactly which
-code was verified, even in a working tree with uncommitted changes (or a patched copy).
+
+A provider's version is the Pact convention: the git commit of the tree, plus ``+dirty.<hash>``
+(the diff against HEAD and the untracked files) when the work tree has changes. Chosen over a hash
+of the provider's folders because what shapes a response is not only the payments code: the
+projects' settings (DRF authentication and the exception handler shape every error body), urls,
+the users context's token introspection, internal credentials, the provider-state handlers and the
+locked dependencies (constraints.txt) all do, and a list of folders misses the next one. The price:
+any commit, even one of docs or tests, needs a new verification (`make contracts`, or
+``python -m contracts.current`` which verifies only when can-i-deploy says no). Both providers of
+payments share the version of the tree they run from. A tree outside git (an export) has no
+version and cannot be verified: verify a clone. The strangler's flip gate computes the same
+versions with the same code (strangler/control/source_version.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
-from contracts.participants import PAYMENTS, PAYMENTS_EVENTS
+from contracts.participants import SERVICES
+from strangler.control.source_version import pact_version, source_version
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The code that answers for each provider, in the monolith and in the extracted service alike.
-_PAYMENTS_CODE = ("monolith/kernel", "monolith/payments", "extracted/payments/payments_service")
-PROVIDER_SOURCES: dict[str, tuple[str, ...]] = {PAYMENTS: _PAYMENTS_CODE, PAYMENTS_EVENTS: _PAYMENTS_CODE}
-SHORT = 12  # hex characters kept
+PROVIDERS = frozenset(p for providers in SERVICES.values() for p in providers)
 
 
 def consumer_version(pact_file: Path) -> str:
-    return hashlib.sha256(pact_file.read_bytes()).hexdigest()[:SHORT]
+    return pact_version(pact_file.read_bytes())
 
 
 def provider_version(provider: str, *, root: Path = REPO_ROOT) -> str:
-    """sha256 over the relative path and content of every file of the provider's code under ``root``
-    (caches excluded)."""
-    try:
-        sources = PROVIDER_SOURCES[provider]
-    except KeyError:
-        raise KeyError(f"no source list for provider {provider!r} in PROVIDER_SOURCES") from None
-    digest = hashlib.sha256()
-    for source in sources:
-        base = root / source
-        if not base.is_dir():
-            raise FileNotFoundError(f"provider source {base} is missing")
-        for path in sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:SHORT]
+    """The version of ``root``'s tree, which every provider of the kit runs from."""
+    if provider not in PROVIDERS:
+        raise KeyError(f"unknown provider {provider!r} (known: {', '.join(sorted(PROVIDERS))})")
+    return source_version(root)
 
 
 def git_branch(root: Path) -> str | None:

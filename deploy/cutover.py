@@ -1,7 +1,7 @@
 """Drive the payments cutover: contracts -> backfill -> shadow -> canary 10% -> canary 50% -> service
 (-> optional rollback), every flip through the strangler CLI and every step checked before the next.
 
-Checks: `payments_reconcile` clean after the backfill and after every step (retried for a few
+Checks: `strangler_reconcile payments` clean after the backfill and after every step (retried for a few
 seconds, since continuous sync lags by a moment under load); in shadow, the share of mirrored
 GETs whose answers differ beyond the measured noise; in canary and service, the service's share of
 5xx answers and the number of fallbacks to the monolith. A failed check flips the route back to
@@ -10,6 +10,8 @@ the monolith and exits 1; the audit trail records each step with its reason.
 Before the first flip, `contracts.can_i_deploy` must say yes for payments: the strangler refuses
 canary/service while the contract record is failing or not current. When it says no, the Pact
 verification runs against the monolith and the service (as `make contracts` does) and is recorded.
+With --skip-contracts it does not: the canary/service flips are then forced past the gate, and the
+audit trail records each as forced (the gate's refusal and "--skip-contracts" in its reason).
 
     python deploy/cutover.py [--plan shadow,canary:10,canary:50,service] [--window 30] [--rollback]
 """
@@ -27,11 +29,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from strangler.config import load_config
+from strangler.proxy.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ROUTE = "payments"
+GATED = frozenset({"canary", "service"})  # the steps the strangler's contract gate refuses while contracts fail
 _SAMPLE = re.compile(r'^strangler_requests_total\{route="([^"]+)",target="([^"]+)",status="([^"]+)"\} (\d+)$')
 _FALLBACK = re.compile(r'^strangler_fallbacks_total\{route="([^"]+)"\} (\d+)$')
 
@@ -71,6 +74,7 @@ class Cutover:
         self.token = args.admin_token
         record = load_config(args.config, env={}).contracts_record or "contracts/verifications.jsonl"
         self.record = Path(record) if Path(record).is_absolute() else ROOT / record
+        self.forced = ""  # why flips to canary/service go past the strangler's contract gate, if they do
 
     # -- actions -----------------------------------------------------------------------
     def say(self, message: str) -> None:
@@ -83,9 +87,13 @@ class Cutover:
             raise CheckFailed(f"strangler {' '.join(argv)} failed: {result.stderr.strip() or result.stdout.strip()}")
 
     def flip(self, step: Step, reason: str) -> None:
+        if self.forced and step.mode in GATED:
+            reason = f"{reason} ({self.forced})"
         argv = ["set", ROUTE, "--mode", step.mode, "--reason", reason, "--actor", "cutover"]
         if step.mode == "canary":
             argv += ["--weight", str(step.weight)]
+        if self.forced and step.mode in GATED:
+            argv.append("--force")  # the store writes the gate's refusal into the audit reason
         self.strangler(*argv)
         self.say(f"route {ROUTE} -> {step.label}")
 
@@ -98,7 +106,7 @@ class Cutover:
     # -- checks ------------------------------------------------------------------------
     def backfill(self) -> None:
         self.say(f"backfill into {self.args.service}")
-        result = self.manage("payments_backfill", "--target", self.args.service, *(["--restart"] if self.args.restart else []))
+        result = self.manage("strangler_backfill", "payments", "--target", self.args.service, *(["--restart"] if self.args.restart else []))
         print(result.stdout, end="", flush=True)
         if result.returncode != 0:
             raise CheckFailed("backfill failed")
@@ -112,7 +120,9 @@ class Cutover:
         if result.returncode == 0:
             self.say(f"contracts: can-i-deploy says yes for {ROUTE}")
         elif self.args.skip_contracts:
-            self.say("contracts not verified for this code; --skip-contracts: the strangler may refuse flips")
+            self.forced = "--skip-contracts: can-i-deploy said no"
+            self.say("contracts not verified for this code; --skip-contracts: canary/service flips go past the "
+                     "strangler's gate, audited as forced")
         else:
             raise CheckFailed(f"the contracts of {ROUTE} do not pass for this code")
 
@@ -120,7 +130,7 @@ class Cutover:
         """Clean within `settle` seconds: differences that outlast the sync lag are real."""
         deadline = time.monotonic() + self.args.settle
         while True:
-            result = self.manage("payments_reconcile", "--target", self.args.service)
+            result = self.manage("strangler_reconcile", "payments", "--target", self.args.service)
             if result.returncode == 0:
                 self.say("reconcile: both stores agree")
                 return
@@ -239,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-diff-share", type=float, default=0.01)
     parser.add_argument("--skip-backfill", action="store_true")
     parser.add_argument("--skip-contracts", action="store_true",
-                        help="do not run the contract verification when the record is not current")
+                        help="do not run the contract verification when the record is not current; canary/service "
+                             "flips are then forced past the strangler's gate and audited as forced")
     parser.add_argument("--restart", action="store_true", help="backfill from scratch, ignoring its checkpoint")
     parser.add_argument("--rollback", action="store_true", help="end by flipping back to the monolith")
     args = parser.parse_args(argv)

@@ -1,5 +1,5 @@
 import sys
 
-from strangler.cli import main
+from strangler.control.cli import main
 
 sys.exit(main())

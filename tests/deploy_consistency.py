@@ -31,11 +31,13 @@ DOCKERFILES = {
 }
 # Where each image's processes read their settings (the brief of "runs like production").
 SETTINGS_SOURCES = {
-    "monolith": ["monolith/config/settings.py", "monolith/kernel/settings_env.py"],
-    "payments": ["extracted/payments/payments_service/settings.py", "monolith/kernel/settings_env.py"],
-    "strangler": sorted(str(p.relative_to(ROOT)) for p in (ROOT / "strangler").glob("*.py")),
+    "monolith": ["monolith/config/settings.py", "strangler/django/settings_env.py"],
+    "payments": ["extracted/payments/payments_service/settings.py", "strangler/django/settings_env.py"],
+    # The proxy image runs the kit without its Django side (and without the tests).
+    "strangler": sorted(str(p.relative_to(ROOT)) for p in (ROOT / "strangler").rglob("*.py")
+                        if p.relative_to(ROOT).parts[1] not in ("tests", "django")),
 }
-HEALTH_VIEWS = {"monolith.kernel.health.healthz", "monolith.kernel.health.readyz"}
+HEALTH_VIEWS = {"strangler.django.health.healthz", "strangler.django.health.readyz"}
 # The one library variable a deployment may set: libpq reads the store's password from it when the
 # route table's store URL names none (a route table is a file, not a place for a password).
 LIBPQ_PASSWORD = "PGPASSWORD"
@@ -285,8 +287,8 @@ def gunicorn_bind(argv: list[str]) -> tuple[str, set[int]]:
 
 def strangler_config(proc: Process):  # -> ProxyConfig
     """The route table the strangler command serves, parsed by the strangler CLI and loader."""
-    from strangler.cli import _parser, cmd_serve
-    from strangler.config import load_config
+    from strangler.control.cli import _parser, cmd_serve
+    from strangler.proxy.config import load_config
 
     argv = proc.command[2:] if proc.command[:3] == ["python", "-m", "strangler"] else proc.command[1:]
     args = _parser().parse_args(argv)

@@ -7,10 +7,11 @@ import pytest
 
 from monolith.catalog import interface as catalog
 from monolith.catalog.models import Product, StockLevel, StockReservation
-from monolith.kernel.models import IdempotencyRecord, OutboxMessage
 from monolith.kernel.money import Money
 from monolith.orders.models import CheckoutSaga, Order, OrderLine
 from monolith.payments.models import Payment, Refund
+from strangler.django.idempotency.models import IdempotencyRecord
+from strangler.django.outbox.models import OutboxMessage
 
 MISSING = object()
 HUGE = "x" * 10_000
@@ -192,3 +193,68 @@ def test_anonymous_is_401(api_client, world, endpoint):
     response = api_client.post(ENDPOINTS[endpoint].format(**world), {}, format="json",
                                HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
     _assert_refused(response, before, 401)
+
+
+# --- What the OpenAPI document refuses, the API refuses (tests/test_schema_truth.py runs schemathesis).
+
+@pytest.mark.parametrize("query", ["order_id=", "order_id=not-a-uuid", "order_id={order}&order_id={order}"])
+def test_payment_list_filter_is_validated_as_documented(auth_client, world, query):
+    """An empty ?order_id= is a value (not a uuid), not an omitted filter; a repeated one is refused."""
+    response = auth_client.get(f"/api/v1/payments/?{query.format(order=world['order'])}")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "validation_error"
+    assert set(response.json()["error"]["fields"]) == {"order_id"}
+
+
+def test_payment_list_filter_still_filters(auth_client, world):
+    listed = auth_client.get(f"/api/v1/payments/?order_id={world['order']}").json()
+    assert [p["id"] for p in listed] == [world["payment"]]
+    assert auth_client.get(f"/api/v1/payments/?order_id={uuid.uuid4()}").json() == []
+
+
+REGISTER_CASES = [
+    ("blank email", {"email": "", "password": "long-enough-pass"}),
+    ("blank password", {"email": "new@example.com", "password": ""}),
+    ("short password", {"email": "new@example.com", "password": "1234567"}),
+    ("email with a space", {"email": " new@example.com", "password": "long-enough-pass"}),
+    ("email one-letter TLD", {"email": "new@example.c", "password": "long-enough-pass"}),
+    ("email not a string", {"email": 7, "password": "long-enough-pass"}),
+    ("full_name not a string", {"email": "new@example.com", "password": "long-enough-pass", "full_name": 7}),
+    ("NUL in the password", {"email": "new@example.com", "password": "long-enough\x00pass"}),
+]
+
+
+@pytest.mark.parametrize(("name", "body"), REGISTER_CASES, ids=[n for n, _ in REGISTER_CASES])
+def test_register_refuses_what_the_schema_refuses(api_client, db, name, body):
+    from monolith.users.models import User
+
+    before = (User.objects.count(), OutboxMessage.objects.count())
+    response = api_client.post("/api/v1/users/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] in {"validation_error", "invalid"}
+    assert (User.objects.count(), OutboxMessage.objects.count()) == before
+
+
+@pytest.mark.parametrize("body", [{"email": "", "password": "x"}, {"email": "a@example.com", "password": ""}])
+def test_token_refuses_blank_credentials_as_input(api_client, db, body):
+    response = api_client.post("/api/v1/users/token/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_idempotency_key_format_is_the_documented_one(client):
+    """The document's pattern and the check are one rule: 1-255 visible ASCII characters."""
+    import re
+
+    import yaml
+
+    from strangler.django.idempotency import services as idempotency
+
+    document = yaml.safe_load(client.get("/api/schema/").content)
+    header = next(p for p in document["paths"]["/api/v1/orders/"]["post"]["parameters"]
+                  if p["name"] == "Idempotency-Key")
+    schema = header["schema"]
+    assert (schema["minLength"], schema["maxLength"]) == (1, 255)
+    for key in ["a", "~" * 255, "k-1:2/3", "x" * 256, "", "a b", "é", "a\tb"]:
+        documented = schema["minLength"] <= len(key) <= schema["maxLength"] and bool(re.fullmatch(schema["pattern"].strip("^$"), key))
+        assert bool(idempotency._KEY_RE.match(key)) == documented, key

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,32 +21,29 @@ import pytest
 from contracts import participants
 from contracts.broker import Broker, BrokerError
 from contracts.can_i_deploy import requirements
+from contracts.environments import deployed
 from contracts.pactfiles import PACT_DIR as PACTS
 from contracts.versions import REPO_ROOT as ROOT
 from contracts.versions import consumer_version, provider_version
-from strangler.contracts import FAILED, PASSED, Verification, verification_append
+from strangler.control.verifications import (
+    FAILED,
+    ContractRecordError,
+    Deployment,
+    environment_check,
+    verifications_read,
+)
+from tests.contracts_support import patch, record_all, tree_copy
+
+# db_independent: the verification record and source versions only; the PostgreSQL pass skips it.
+pytestmark = pytest.mark.db_independent
 
 
-def can_i_deploy(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def can_i_deploy(*args: str, env: dict[str, str] | None = None,
+                 service: str | None = "payments") -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PACT_BROKER")}
-    return subprocess.run([sys.executable, "-m", "contracts.can_i_deploy", "--service", "payments", *args],
+    who = ("--service", service) if service else ()
+    return subprocess.run([sys.executable, "-m", "contracts.can_i_deploy", *who, *args],
                           cwd=ROOT, env=base | (env or {}), capture_output=True, text=True, timeout=60)
-
-
-def record_all(record: Path, result: str = PASSED, *, skip: tuple[str, str] | None = None,
-               provider_version_of=None) -> int:
-    """A verification of every payments pact against both implementations, at today's versions."""
-    count = 0
-    for req in requirements("payments", pacts=PACTS, record=record, root=ROOT):
-        if skip == (req.consumer, req.against):
-            continue
-        pv = provider_version_of(req) if provider_version_of else req.provider_version
-        verification_append(record, Verification(
-            at=f"2026-11-21T10:00:{count:02d}+00:00", service="payments", consumer=req.consumer,
-            consumer_version=req.consumer_version, provider=req.provider, provider_version=pv,
-            against=req.against, result=result, summary="test"))
-        count += 1
-    return count
 
 
 def test_the_committed_pacts_cover_every_provider_of_payments(tmp_path: Path) -> None:
@@ -62,7 +60,7 @@ def test_yes_only_when_every_pact_passed_on_both_implementations_for_this_code(t
     no = can_i_deploy("--record", str(record))
     assert no.returncode == 1 and "never verified" in no.stdout and no.stdout.rstrip().endswith("run `make contracts`")
 
-    record_all(record, skip=(participants.STOREFRONT, participants.SERVICE))
+    record_all(record, keep=lambda req: (req.consumer, req.against) != (participants.STOREFRONT, participants.SERVICE))
     partial = can_i_deploy("--record", str(record))
     assert partial.returncode == 1
     assert "1 of 6 verifications missing" in partial.stdout
@@ -72,7 +70,7 @@ def test_yes_only_when_every_pact_passed_on_both_implementations_for_this_code(t
     assert yes.returncode == 0, yes.stdout + yes.stderr
     assert yes.stdout.splitlines()[-1].startswith("yes: payments")
 
-    record_all(record, FAILED, skip=(participants.MONOLITH_ORDERS, participants.MONOLITH))
+    record_all(record, FAILED, keep=lambda req: (req.consumer, req.against) != (participants.MONOLITH_ORDERS, participants.MONOLITH))
     failed = can_i_deploy("--record", str(record))
     assert failed.returncode == 1 and "FAILED at" in failed.stdout
 
@@ -89,17 +87,44 @@ def test_a_pass_for_other_code_or_another_pact_does_not_count(tmp_path: Path) ->
     assert consumer_version(changed) != consumer_version(pact)
 
 
-def test_the_provider_version_follows_the_provider_source(tmp_path: Path) -> None:
-    copy = tmp_path / "tree"
-    files = subprocess.run(["git", "ls-files", "monolith/kernel", "monolith/payments", "extracted/payments"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        (copy / name).write_bytes((ROOT / name).read_bytes())
-    before = provider_version(participants.PAYMENTS, root=copy)
-    events = copy / "monolith" / "payments" / "events.py"
-    events.write_text(events.read_text() + "\n# a change\n")
-    assert provider_version(participants.PAYMENTS, root=copy) != before
+def test_the_provider_version_is_the_commit_and_a_dirty_tree_is_marked(tmp_path: Path) -> None:
+    tree = tree_copy(tmp_path / "tree")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    clean = provider_version(participants.PAYMENTS, root=tree)
+    assert clean == commit[:12] == provider_version(participants.PAYMENTS_EVENTS, root=tree)
+
+    (tree / "constraints.txt").write_text((tree / "constraints.txt").read_text() + "left-pad==1.0\n")
+    locked = provider_version(participants.PAYMENTS, root=tree)
+    assert locked.startswith(f"{commit[:12]}+dirty.")
+    (tree / "monolith" / "users" / "introspection_v2.py").write_text("# a new module\n")  # untracked counts
+    assert provider_version(participants.PAYMENTS, root=tree) not in (clean, locked)
+
+    with pytest.raises(KeyError, match="unknown provider 'ledger'"):
+        provider_version("ledger", root=tree)
+
+
+def test_a_tree_outside_git_cannot_be_asked_about(tmp_path: Path) -> None:
+    result = can_i_deploy("--record", str(tmp_path / "v.jsonl"), "--root", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is not in a git work tree" in result.stderr
+
+
+def test_a_changed_exception_handler_makes_can_i_deploy_say_no(tmp_path: Path) -> None:
+    """The DRF exception handler shapes every error body the pacts pin: changing which one the
+    monolith's settings name is changing the provider, though no file of the payments code moved."""
+    tree = tree_copy(tmp_path / "tree")
+    record = tmp_path / "v.jsonl"
+    ask = ("--record", str(record), "--root", str(tree), "--pacts", str(tree / "contracts" / "pacts"))
+    record_all(record, root=tree, pacts=tree / "contracts" / "pacts")
+    yes = can_i_deploy(*ask)
+    assert yes.returncode == 0, yes.stdout + yes.stderr
+
+    patch(tree, "monolith/config/settings.py", '"EXCEPTION_HANDLER": "strangler.django.errors.api_exception_handler"',
+          '"EXCEPTION_HANDLER": "rest_framework.views.exception_handler"')
+    no = can_i_deploy(*ask)
+    assert no.returncode == 1, no.stdout + no.stderr
+    assert "verified older code" in no.stdout
 
 
 class _Broker(BaseHTTPRequestHandler):
@@ -116,7 +141,7 @@ class _Broker(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self.seen.append(("GET", self.path, self.headers.get("Authorization", ""), ""))
-        if not self.path.startswith("/matrix?"):
+        if not self.path.startswith(("/matrix?", "/can-i-deploy?")):
             return self._answer({"error": "not found"}, 404)
         self._answer({"summary": {"deployable": self.deployable, "reason": "All required verification results are published and successful" if self.deployable else "There is no verified pact"}})
 
@@ -147,7 +172,8 @@ def test_with_a_broker_the_matrix_answers(broker: str) -> None:
     assert yes.returncode == 0, yes.stdout + yes.stderr
     asked = [path for method, path, auth, _ in _Broker.seen if method == "GET"]
     version = provider_version(participants.PAYMENTS, root=ROOT)
-    assert any(f"q%5B%5D%5Bpacticipant%5D=payments&q%5B%5D%5Bversion%5D={version}" in p for p in asked), asked
+    pair = urllib.parse.urlencode([("q[][pacticipant]", "payments"), ("q[][version]", version)])  # "+dirty" quoted
+    assert any(pair in p for p in asked), asked
     assert any("pacticipant%5D=payments-events" in p for p in asked), asked
     assert all(auth == "Bearer t0k" for _, _, auth, _ in _Broker.seen)
 
@@ -173,3 +199,97 @@ def test_an_unreachable_broker_is_cannot_tell_not_no() -> None:
     assert result.returncode == 2 and "cannot tell" in result.stderr
     with pytest.raises(BrokerError, match="127.0.0.1:9"):
         Broker(base_url="http://127.0.0.1:9").can_i_deploy("payments", "x")
+
+
+def record_deployment(*args: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PACT_BROKER")}
+    return subprocess.run([sys.executable, "-m", "contracts.record_deployment", *args], cwd=ROOT, env=base,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _changed_pacts(tmp_path: Path) -> Path:
+    """The committed pacts with storefront's changed (a new version of the storefront app)."""
+    changed = tmp_path / "changed-pacts"
+    changed.mkdir()
+    for pact in PACTS.glob("*.json"):
+        text = pact.read_text()
+        if pact.name == "storefront-payments.json":
+            text = text.replace('"interactions"', '"interactions" ', 1)
+        (changed / pact.name).write_text(text)
+    return changed
+
+
+def test_a_provider_asks_about_the_consumer_versions_deployed_in_an_environment(tmp_path: Path) -> None:
+    record = tmp_path / "v.jsonl"
+    changed = _changed_pacts(tmp_path)
+    record_all(record)  # today's pacts verified against both implementations at this code
+    verified = len(verifications_read(record))
+    deployed = record_deployment("--consumer", "storefront", "--environment", "production", "--record", str(record))
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "recorded storefront" in deployed.stdout and "in production" in deployed.stdout
+
+    # A newer storefront pact exists, not verified yet: payments may still go to production, where
+    # the storefront that runs is the one whose pact was verified; without an environment, no.
+    ask = ("--record", str(record), "--pacts", str(changed))
+    assert can_i_deploy(*ask).returncode == 1
+    prod = can_i_deploy(*ask, "--to-environment", "production")
+    assert prod.returncode == 0, prod.stdout + prod.stderr
+    assert "storefront" in prod.stdout and "monolith-orders" not in prod.stdout  # only what runs there
+
+    staged = record_deployment("--consumer", "storefront", "--environment", "staging", "--record", str(record),
+                               "--pacts", str(changed))
+    assert staged.returncode == 0, staged.stdout + staged.stderr
+    staging = can_i_deploy(*ask, "--to-environment", "staging")
+    assert staging.returncode == 1 and "storefront -> payments" in staging.stdout and "older pact" in staging.stdout
+
+    empty = can_i_deploy(*ask, "--to-environment", "qa")
+    assert empty.returncode == 0 and "no consumer of payments is deployed in qa" in empty.stdout
+    # The gate reads the same file: deployment lines are not verifications, and do not break it.
+    assert len(verifications_read(record)) == verified
+
+
+def test_a_consumer_asks_about_the_provider_deployed_in_an_environment(tmp_path: Path) -> None:
+    record = tmp_path / "v.jsonl"
+    record_all(record)
+    deployed = record_deployment("--service", "payments", "--environment", "production", "--record", str(record))
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    yes = can_i_deploy("--consumer", "storefront", "--to-environment", "production", "--record", str(record),
+                       service=None)
+    assert yes.returncode == 0, yes.stdout + yes.stderr
+    assert "storefront -> payments" in yes.stdout and "monolith-orders" not in yes.stdout
+    changed = _changed_pacts(tmp_path)
+    no = can_i_deploy("--consumer", "storefront", "--to-environment", "production", "--record", str(record),
+                      "--pacts", str(changed), service=None)
+    assert no.returncode == 1 and "verified an older pact" in no.stdout
+    nowhere = can_i_deploy("--consumer", "storefront", "--to-environment", "nowhere", "--record", str(record),
+                           service=None)
+    assert nowhere.returncode == 1 and "payments has no deployment recorded in nowhere" in nowhere.stdout
+    bad = record_deployment("--service", "payments", "--environment", "Prod uction", "--record", str(record))
+    assert bad.returncode == 2 and "environment" in bad.stderr
+
+
+def test_with_a_broker_an_environment_is_the_broker_s_can_i_deploy(broker: str) -> None:
+    yes = can_i_deploy("--to-environment", "production", env={"PACT_BROKER_BASE_URL": broker})
+    assert yes.returncode == 0, yes.stdout + yes.stderr
+    asked = [path for method, path, _, _ in _Broker.seen if method == "GET"]
+    assert all(p.startswith("/can-i-deploy?pacticipant=payments") and p.endswith("&environment=production")
+               for p in asked) and len(asked) == 2, asked
+
+
+def test_what_runs_in_an_environment_is_its_latest_deployment_of_each() -> None:
+    lines = [Deployment("t1", "production", "storefront", "v1", provider="payments"),
+             Deployment("t2", "staging", "storefront", "v2", provider="payments"),
+             Deployment("t3", "production", "payments", "p1"),
+             Deployment("t4", "production", "storefront", "v3", provider="payments")]
+    assert deployed(lines, "production") == {("storefront", "payments"): "v3", ("payments", ""): "p1"}
+    assert deployed(lines, "qa") == {}
+
+
+def test_a_damaged_deployment_line_or_environment_name_is_an_error(tmp_path: Path) -> None:
+    record = tmp_path / "v.jsonl"
+    record.write_text('{"kind": "deployment", "at": "t1", "environment": "production"}\n')
+    with pytest.raises(ContractRecordError, match=r"v.jsonl:1: deployment: missing or empty pacticipant, version"):
+        verifications_read(record)
+    with pytest.raises(ContractRecordError, match="environment must be"):
+        environment_check("prod uction")

@@ -8,8 +8,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from monolith.catalog import interface as catalog
-from monolith.kernel.models import OutboxMessage
 from monolith.kernel.money import Money
+from strangler.django.outbox.models import OutboxMessage
 
 
 @pytest.fixture

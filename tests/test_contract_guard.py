@@ -5,6 +5,9 @@ while the verification record says so.
 Each breaking change is a temporary patch applied to a copy of the repository (never to this
 checkout); ``python -m contracts.verify --root <copy>`` then verifies that copy's service on live
 servers against the committed pacts. Only the pacts a case needs are verified, to keep it short.
+The gate asks what can-i-deploy asks: a flip waits for every pact verified against the monolith
+AND the service at this code's version; a service-only, old or partial record is refused, naming
+what is missing.
 """
 
 from __future__ import annotations
@@ -20,37 +23,16 @@ from pathlib import Path
 
 import pytest
 
+from contracts import participants
+from tests.contracts_support import patch, record_all, tree_copy
 from tests.cutover_support import stack
 
-pytestmark = pytest.mark.integration
+# db_independent: verifications run each provider on a SQLite file of its own; the PostgreSQL pass skips it.
+pytestmark = [pytest.mark.db_independent, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[1]
 PACTS = ROOT / "contracts" / "pacts"
 TIMEOUT = 240
-
-
-def _tree_copy(dest: Path) -> Path:
-    """The files of this checkout that git knows of or would add (tracked and not ignored)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = ROOT / name
-        if not source.is_file():  # a tracked file deleted in the work tree is simply absent
-            continue
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            shutil.copy2(source, dest / name)
-        except FileNotFoundError:  # removed meanwhile (another test's scratch module)
-            continue
-    return dest
-
-
-def _patch(root: Path, name: str, old: str, new: str) -> None:
-    """Replace ``old`` (which must occur exactly once, so a drifting source fails loudly) by ``new``."""
-    path = root / name
-    text = path.read_text()
-    assert text.count(old) == 1, f"{name}: the text to patch occurs {text.count(old)} times, not once:\n{old}"
-    path.write_text(text.replace(old, new))
 
 
 def _verify(root: Path, record: Path, *options: str, against: str = "service",
@@ -72,8 +54,8 @@ def renamed(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comple
     """The storefront pact verified against a service whose payments call ``refunded_minor``
     ``refunded_amount_minor``; returns the run and its record."""
     tmp = tmp_path_factory.mktemp("renamed")
-    root = _tree_copy(tmp / "tree")
-    _patch(root, "monolith/payments/apis.py", "    refunded_minor = serializers.IntegerField()\n",
+    root = tree_copy(tmp / "tree")
+    patch(root, "monolith/payments/apis.py", "    refunded_minor = serializers.IntegerField()\n",
            '    refunded_amount_minor = serializers.IntegerField(source="refunded_minor")\n')
     record = tmp / "verifications.jsonl"
     return _verify(root, record, "--only", "storefront"), record
@@ -90,8 +72,8 @@ def test_a_renamed_response_field_fails_verification_naming_it(renamed):
 
 
 def test_a_retyped_response_field_fails_verification_naming_it(tmp_path):
-    root = _tree_copy(tmp_path / "tree")
-    _patch(root, "monolith/payments/apis.py",
+    root = tree_copy(tmp_path / "tree")
+    patch(root, "monolith/payments/apis.py",
            "    order_id = serializers.UUIDField()\n    amount_minor = serializers.IntegerField()\n",
            "    order_id = serializers.UUIDField()\n    amount_minor = serializers.CharField()\n")
     run = _verify(root, tmp_path / "verifications.jsonl", "--only", "storefront")
@@ -102,9 +84,9 @@ def test_a_retyped_response_field_fails_verification_naming_it(tmp_path):
 
 def test_a_removed_event_field_fails_the_message_pact_naming_it(tmp_path):
     """Notifications mail the amount of a failed payment: PaymentFailed without ``currency`` breaks them."""
-    root = _tree_copy(tmp_path / "tree")
-    _patch(root, "monolith/payments/events.py", "    currency: str\n    reason: str", "    reason: str")
-    _patch(root, "monolith/payments/services.py", "currency=payment.currency, reason=failure_reason)",
+    root = tree_copy(tmp_path / "tree")
+    patch(root, "monolith/payments/events.py", "    currency: str\n    reason: str", "    reason: str")
+    patch(root, "monolith/payments/services.py", "currency=payment.currency, reason=failure_reason)",
            "reason=failure_reason)")
     record = tmp_path / "verifications.jsonl"
     run = _verify(root, record, "--provider", "payments-events")
@@ -159,10 +141,44 @@ def test_the_flip_to_the_service_waits_for_passing_contracts(renamed, tmp_path):
     assert refused.returncode != 0, refused.stdout + refused.stderr
     assert "contract verification failing for service 'payments'" in refused.stderr, refused.stderr
 
-    passing = _verify(ROOT, record)  # this checkout, every pact, appended to the same record
+    # This checkout, every pact, appended to the same record: against the service alone is not enough.
+    passing = _verify(ROOT, record)
     assert passing.returncode == 0, passing.stdout + passing.stderr
-    assert {(r["consumer"], r["result"]) for r in _records(record)[1:]} == {
-        ("storefront", "passed"), ("monolith-orders", "passed"), ("monolith-event-consumers", "passed")}
+    assert {(r["consumer"], r["against"], r["result"]) for r in _records(record)[1:]} == {
+        ("storefront", "service", "passed"), ("monolith-orders", "service", "passed"),
+        ("monolith-event-consumers", "service", "passed")}
+    still = _flip(config)
+    assert still.returncode != 0, still.stdout + still.stderr
+    assert "storefront -> payments against the monolith: never verified" in still.stderr, still.stderr
 
+    passing = _verify(ROOT, record, against="monolith")
+    assert passing.returncode == 0, passing.stdout + passing.stderr
     allowed = _flip(config)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+
+
+# What a verification record holds, and what the gate must say is missing from it.
+_NOT_ENOUGH = {
+    "service only": (lambda req: req.against == participants.SERVICE, {},
+                     "storefront -> payments against the monolith: never verified"),
+    "an old pass": (lambda req: True, {"provider_version_of": lambda req: "0ld0ld0ld0ld"},
+                    "storefront -> payments against the service: verified older code (0ld0ld0ld0ld)"),
+    "a subset of the pacts": (lambda req: req.consumer != participants.STOREFRONT, {},
+                              "storefront -> payments against the service: never verified"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_NOT_ENOUGH))
+def test_the_gate_refuses_what_can_i_deploy_refuses_naming_what_is_missing(tmp_path, case):
+    """Passing lines are not enough: every pact of payments (as the pact files are now), this code,
+    verified against the monolith and the service, or the flip is refused."""
+    keep, options, missing = _NOT_ENOUGH[case]
+    record = tmp_path / "verifications.jsonl"
+    assert record_all(record, keep=keep, **options) > 0
+    refused = _flip(_route_table(tmp_path, record))
+    assert refused.returncode != 0, f"{case}: flipped on {_records(record)}"
+    assert missing in refused.stderr, refused.stderr
+
+    record_all(record)  # now everything, at today's versions
+    allowed = _flip(_route_table(tmp_path, record))
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr

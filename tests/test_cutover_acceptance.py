@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 import time
 import uuid
@@ -13,6 +14,7 @@ import uuid
 import pytest
 
 from tests.cutover_support import (
+    ADMIN_TOKEN,
     SECRET,
     Stack,
     shoppers,
@@ -43,6 +45,39 @@ def _run(crowd, stop: threading.Event, schedule) -> None:
             shopper.join(timeout=60)
 
 
+# Each phase of the flips test serves at least this many requests, however slow the machine: the
+# load is a count, not a rate (a shared machine once served 1,033 requests in the phases' 54 s).
+PHASE_REQUESTS = 420
+PHASE_CAP = 4  # a phase lasts at most this many times its seconds, then the count check reports it
+
+
+def _served(crowd) -> int:
+    return sum(len(shopper.outcomes) for shopper in crowd)
+
+
+def _dwell(crowd, seconds: float, *, at_least: int) -> None:
+    """Let the shoppers run for `seconds`, and on until they were served `at_least` more requests."""
+    start, started = _served(crowd), time.monotonic()
+    time.sleep(seconds)
+    while _served(crowd) - start < at_least and time.monotonic() - started < seconds * PHASE_CAP:
+        time.sleep(0.2)
+
+
+def _served_by_target(st: Stack) -> dict[str, int]:
+    """2xx answers per target of the payments route, as the proxy counted them."""
+    conn = http.client.HTTPConnection("127.0.0.1", st.ports.admin, timeout=10)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    served: dict[str, int] = {}
+    for match in re.finditer(r'^strangler_requests_total\{route="payments",target="([^"]+)",status="2xx"\} (\d+)$',
+                             text, re.M):
+        served[match.group(1)] = served.get(match.group(1), 0) + int(match.group(2))
+    return served
+
+
 def _report(name: str, figures: dict) -> None:
     print(f"\n[{name}] " + ", ".join(f"{k}={v}" for k, v in figures.items()))
 
@@ -54,15 +89,18 @@ def test_route_moves_monolith_shadow_canary_service_monolith_without_losing_a_re
     backfill = {}
 
     def run_backfill() -> None:  # under load, while continuous sync already runs: both upsert
-        result = st.manage("payments_backfill", "--target", f"http://127.0.0.1:{st.ports.payments}", "--restart")
+        result = st.manage("strangler_backfill", "payments", "--target", f"http://127.0.0.1:{st.ports.payments}", "--restart")
         backfill["rc"], backfill["out"] = result.returncode, result.stdout + result.stderr[-2000:]
 
+    def dwell(seconds: float) -> None:
+        _dwell(crowd, seconds, at_least=PHASE_REQUESTS)
+
     schedule = [
-        lambda: time.sleep(6), run_backfill,
-        lambda: st.flip("shadow"), lambda: time.sleep(10),
-        lambda: st.flip("canary", 50), lambda: time.sleep(14),
-        lambda: st.flip("service"), lambda: time.sleep(14),
-        lambda: st.flip("monolith"), lambda: time.sleep(10),
+        lambda: dwell(6), run_backfill,
+        lambda: st.flip("shadow"), lambda: dwell(10),
+        lambda: st.flip("canary", 50), lambda: dwell(14),
+        lambda: st.flip("service"), lambda: dwell(14),
+        lambda: st.flip("monolith"), lambda: dwell(10),
     ]
     _run(crowd, stop, schedule)
     seconds = time.monotonic() - started
@@ -74,10 +112,14 @@ def test_route_moves_monolith_shadow_canary_service_monolith_without_losing_a_re
     assert seconds >= 30 and figures["requests"] >= 2000, (seconds, figures)
     result = st.reconcile()
     assert result.returncode == 0, result.stdout + result.stderr
-    # Both sides really served: the service holds payments it created itself, not only copies.
     kinds = {o.kind for s in crowd for o in s.outcomes}
     assert {"checkout", "charge", "get", "refund"} <= kinds
-    _report("flips", {**figures, "seconds": round(seconds, 1)})
+    # Both sides really served through the proxy (its own counters, from its admin port).
+    served = _served_by_target(st)
+    assert served.get("monolith", 0) > 0 and served.get("payments", 0) > 0, served
+    waits = [w for s in crowd for w in s.sync_waits]  # reads that met a payment not synced yet, and waited
+    _report("flips", {**figures, "seconds": round(seconds, 1), "sync_waits": len(waits),
+                      "longest_sync_wait_s": round(max(waits, default=0.0), 1)})
 
 
 def _post_without_retry(port: int, token: str) -> tuple[int, str | None, dict]:
@@ -158,10 +200,13 @@ def test_stopping_redis_for_10s_loses_no_event(st: Stack):
 
 
 def test_the_service_refuses_calls_without_the_internal_credential(st: Stack):
-    from strangler.credentials import credential_mint
+    from strangler.proxy.credentials import credential_mint
 
-    for headers in ({}, {"X-Internal-Credential": credential_mint("not-the-secret", "strangler")},
-                    {"X-Internal-Credential": credential_mint(SECRET, "strangler", ttl=-1)}):
+    aud = "payments-service"
+    for headers in ({}, {"X-Internal-Credential": credential_mint("not-the-secret", "strangler", audience=aud)},
+                    {"X-Internal-Credential": credential_mint(SECRET, "strangler", audience=aud, ttl=-1)},
+                    # minted for another service: refused by payments (issue 16 item 12)
+                    {"X-Internal-Credential": credential_mint(SECRET, "strangler", audience="catalog")}):
         for path in ("/api/v1/payments/", "/internal/v1/payments/?order_id=" + str(uuid.uuid4())):
             conn = http.client.HTTPConnection("127.0.0.1", st.ports.payments, timeout=10)
             conn.request("GET", path, headers=headers)

@@ -16,10 +16,19 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-from strangler.contracts import Verification, verification_append
-from strangler.tests.control_support import TOKEN, Process, start_proxy, start_upstream
+from strangler.control.verifications import Verification, verification_append
+from strangler.tests.control_support import (
+    PROVIDER_VERSION,
+    TOKEN,
+    Process,
+    contracts_text,
+    pact_write,
+    start_proxy,
+    start_upstream,
+)
 
-pytestmark = pytest.mark.integration
+# db_independent: the proxy and its route store only; the PostgreSQL pass skips it.
+pytestmark = [pytest.mark.db_independent, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,8 +48,7 @@ listen = "127.0.0.1:0"
 token_env = "STRANGLER_ADMIN_TOKEN"
 [store]
 url = "sqlite:///{tmp}/routes.db"
-[contracts]
-record = "{record}"
+{contracts_text(record, tmp / "pacts", {"payments": ["payments"], "ledger": ["ledger"]})}
 [targets.monolith]
 url = "http://127.0.0.1:{monolith}"
 [targets.payments]
@@ -110,8 +118,11 @@ def proxy(tmp_path: Path) -> Iterator[Process]:
     service = start_upstream("service", tmp_path / "service.log")
     record = tmp_path / "contracts.jsonl"
     for service_name, result in (("payments", "passed"), ("ledger", "failed")):
-        verification_append(record, Verification("2026-01-01T00:00:00+00:00", service_name, "storefront",
-                                                 "c1", service_name, "p1", "service", result, "3 pacts"))
+        version = pact_write(tmp_path / "pacts", "storefront", service_name)
+        for against in ("monolith", "service"):  # what the gate asks: both implementations, this pact
+            verification_append(record, Verification("2026-01-01T00:00:00+00:00", service_name, "storefront",
+                                                     version, service_name, PROVIDER_VERSION, against, result,
+                                                     "3 pacts"))
     config = tmp_path / "routes.toml"
     config.write_text(_route_table(tmp_path, monolith.ports["port"], service.ports["port"], record))
     proc = start_proxy(config, tmp_path / "proxy.log")

@@ -28,6 +28,9 @@ from tests.deploy_consistency import (
     stack_problems,
 )
 
+# db_independent: manifests, read statically; the PostgreSQL pass skips it.
+pytestmark = pytest.mark.db_independent
+
 K8S = ROOT / "deploy" / "k8s"
 EXAMPLE = K8S / "secrets.example.yaml"
 PART_OF = "app.kubernetes.io/part-of"
@@ -226,7 +229,7 @@ def test_migrations_are_jobs_of_the_same_image_and_settings(name: str, tmp_path:
 
 def test_route_table_routes_like_compose_and_make_run(tmp_path: Path) -> None:
     """Only hosts, listen addresses and the store differ between the three route tables."""
-    from strangler.config import load_config
+    from strangler.proxy.config import load_config
 
     table = tmp_path / "routes.toml"
     table.write_text(_named("ConfigMap")["strangler-routes"]["data"]["routes.toml"])
@@ -237,3 +240,17 @@ def test_route_table_routes_like_compose_and_make_run(tmp_path: Path) -> None:
         assert (config.listen_port, config.admin_port) == (tables[2].listen_port, tables[2].admin_port)
         assert {n: (t.host, t.port) for n, t in config.table.targets.items()} == {
             n: (n, t.port) for n, t in tables[2].table.targets.items()}
+
+
+def test_the_admin_port_takes_connections_only_from_labelled_pods() -> None:
+    [policy] = _named("NetworkPolicy").values()
+    [proxy] = _selected({"spec": {"selector": policy["spec"]["podSelector"]["matchLabels"]}})
+    assert proxy["metadata"]["name"] == "strangler" and policy["spec"]["policyTypes"] == ["Ingress"]
+    container = _container(proxy)
+    rules = {_port(container, rule["ports"][0]["port"]): rule.get("from") for rule in policy["spec"]["ingress"]}
+    admin, client = _port(container, "admin"), _port(container, "http")
+    assert set(rules) == {admin, client}
+    assert rules[client] is None  # the client port: from anywhere (the Ingress)
+    assert rules[admin] == [{"podSelector": {"matchLabels": {"strangler-kit/admin-client": "true"}}}]
+    # and the proxy's own Service does not carry the admin port
+    assert [p["port"] for p in _named("Service")["strangler"]["spec"]["ports"]] == [client]

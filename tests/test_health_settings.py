@@ -21,7 +21,8 @@ def test_healthz(client):
 
 
 @pytest.mark.django_db
-def test_readyz_ok_with_database_and_default_broker(client):
+def test_readyz_ok_with_database_and_a_reachable_broker(client, monkeypatch, integration_redis):
+    monkeypatch.setitem(celery_app.conf, "CELERY_BROKER_URL", integration_redis)
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}

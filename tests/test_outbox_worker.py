@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 SEED = """
 import json, uuid
 from django.db import transaction
-from monolith.kernel.outbox import outbox_add
+from strangler.django.outbox.services import outbox_add
 from monolith.orders.events import OrderConfirmed
 from monolith.users.interface import user_register
 
@@ -29,7 +29,7 @@ print(json.dumps({"user_id": str(user.id), "email": user.email, "event_id": str(
 
 OUTBOX_STATE = """
 import json
-from monolith.kernel.models import OutboxMessage
+from strangler.django.outbox.models import OutboxMessage
 print(json.dumps({m.event_type: {"published": m.published_at is not None, "attempts": m.attempts}
                   for m in OutboxMessage.objects.all()}))
 """
@@ -37,8 +37,8 @@ print(json.dumps({m.event_type: {"published": m.published_at is not None, "attem
 # The same envelope once more, straight to the broker, as a second relay would after a crash.
 PUBLISH_AGAIN = """
 import json
-from monolith.kernel.models import OutboxMessage
-from monolith.kernel.outbox import celery_publisher
+from strangler.django.outbox.models import OutboxMessage
+from strangler.django.outbox.services import celery_publisher
 celery_publisher(OutboxMessage.objects.get(event_type="orders.OrderConfirmed").envelope)
 print(json.dumps("ok"))
 """
@@ -46,13 +46,13 @@ print(json.dumps("ok"))
 # A relay that published but crashed before marking the row: the row is pending again.
 FORGET_PUBLISHED = """
 import json
-from monolith.kernel.models import OutboxMessage
+from strangler.django.outbox.models import OutboxMessage
 print(json.dumps(OutboxMessage.objects.filter(event_type="orders.OrderConfirmed").update(published_at=None)))
 """
 
 CONSUMER_STATE = """
 import json
-from monolith.kernel.models import InboxMessage
+from strangler.django.outbox.models import InboxMessage
 from monolith.notifications.models import Notification
 event_id = "{event_id}"
 print(json.dumps({{

@@ -36,9 +36,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from monolith.config.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
-from strangler import tracing
+from strangler.proxy import tracing
 from strangler.tests.conftest import ProxyHandle, base_config, header_value, start_upstream
-from tests.cutover_support import free_port, stack
+from tests.cutover_support import stack
+
+# db_independent: the traced stack runs on its own SQLite files; the rest is the proxy alone; the PostgreSQL pass skips it.
+pytestmark = pytest.mark.db_independent
 
 ROOT = Path(__file__).resolve().parents[1]
 OTEL_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER",
@@ -214,7 +217,7 @@ def call(port: int, method: str, path: str, body: dict | None = None, token: str
 def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path, OtlpReceiver]]:
     receiver = OtlpReceiver()
     var = tmp_path_factory.mktemp("tracing-var")
-    ports = stack.Ports(proxy=free_port(), monolith=free_port(), payments=free_port(), admin=free_port())
+    ports = stack.free_ports()
     # payments served by the service: the monolith's charge crosses HTTP (PAYMENTS_IMPL=follow)
     routes = stack.routes_for(ports=ports, store=f"sqlite:///{var}/strangler.db",
                               edits=(('mode = "monolith"', 'mode = "service"'),))

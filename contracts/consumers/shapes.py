@@ -17,9 +17,10 @@ from pact import match
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 DATETIME_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 CURRENCY_RE = r"^[A-Z]{3}$"
-# Internal credential (strangler.credentials): v1.<caller>.<expires>.<signature>; the caller is contract.
-MONOLITH_CREDENTIAL_RE = r"^v1\.monolith\.[0-9]+\.[A-Za-z0-9_-]+$"
-IDEMPOTENCY_KEY_RE = r"^[!-~]{1,255}$"  # visible ASCII, as monolith.kernel.idempotency accepts
+# Internal credential (strangler.proxy.credentials): v2.<caller>.<audience>.<expires>.<signature>; the caller
+# and the audience are contract.
+MONOLITH_CREDENTIAL_RE = r"^v2\.monolith\.payments-service\.[0-9]+\.[A-Za-z0-9_-]+$"
+IDEMPOTENCY_KEY_RE = r"^[!-~]{1,255}$"  # visible ASCII, as strangler.django.idempotency.services accepts
 TOKEN_AUTHORIZATION_RE = r"^Token [!-~]{1,256}$"
 
 CREATED_AT = "2026-01-02T03:04:05.123456Z"

@@ -23,12 +23,12 @@ from contracts.consumers.shapes import (
     refund_result,
 )
 from contracts.participants import MONOLITH_ORDERS, PAYMENTS
-from monolith.kernel.errors import Conflict, NotFound
 from monolith.kernel.money import Money
 from monolith.payments.remote import LockedBreaker, PaymentsClient
-from strangler.credentials import HEADER as CREDENTIAL_HEADER
-from strangler.credentials import CredentialSource
-from strangler.types import BreakerPolicy
+from strangler.django.errors import Conflict, NotFound
+from strangler.proxy.credentials import HEADER as CREDENTIAL_HEADER
+from strangler.proxy.credentials import CredentialSource
+from strangler.proxy.types import BreakerPolicy
 
 USER = example_id("orders:user")
 JSON = "application/json"
@@ -41,14 +41,15 @@ def pact(pact_between):
 
 
 def _client(url: object) -> PaymentsClient:
-    return PaymentsClient(base_url=str(url), credentials=CredentialSource("consumer-test-secret", "monolith"),
+    return PaymentsClient(base_url=str(url),
+                          credentials=CredentialSource("consumer-test-secret", "monolith", audience="payments-service"),
                           connect_timeout=1.0, read_timeout=5.0, retries=0,
                           breaker=LockedBreaker(BreakerPolicy()))
 
 
 def _signed(interaction, idempotency_key: str | None = None):
     """Every call carries the monolith's internal credential; writes carry the domain key."""
-    interaction.with_header(CREDENTIAL_HEADER, match.regex("v1.monolith.1700000000.c2lnbmF0dXJl",
+    interaction.with_header(CREDENTIAL_HEADER, match.regex("v2.monolith.payments-service.1700000000.c2lnbmF0dXJl",
                                                            regex=MONOLITH_CREDENTIAL_RE))
     if idempotency_key is not None:
         interaction.with_header("Idempotency-Key", match.regex(idempotency_key, regex=IDEMPOTENCY_KEY_RE))

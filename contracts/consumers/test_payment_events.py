@@ -1,6 +1,6 @@
 """MONOLITH_EVENTS -> PAYMENTS_EVENTS: the payments events the monolith consumes, as message pacts.
 
-Each message is decoded and handed to the real consumer path, ``monolith.kernel.bus.dispatch``,
+Each message is decoded and handed to the real consumer path, ``strangler.django.outbox.bus.dispatch``,
 in a test database holding what the monolith would hold when the event arrives; then the effect
 is checked (checkout confirmed or compensated, mail written, local payment copy merged). Only the
 fields those handlers read are in the contract: the event type and field names exactly, ids and
@@ -19,10 +19,10 @@ from pact import match
 from contracts.consumers.checkout_state import checkout_waiting_on_payment, shopper_create, stock_of
 from contracts.consumers.shapes import a_currency, a_time, an_id, example_id
 from contracts.participants import MONOLITH_EVENTS, PAYMENTS_EVENTS
-from monolith.kernel import bus
 from monolith.kernel.money import Money
 from monolith.orders.models import Order
 from monolith.payments import interface as payments
+from strangler.django.outbox import bus
 
 pytestmark = pytest.mark.django_db
 

@@ -28,6 +28,7 @@ from contracts.participants import PAYMENTS, STOREFRONT
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 CAPTURED_STATE = "a shopper has a captured payment of 25.00 EUR for an order"
 REFUNDED_STATE = "a shopper has a payment of 25.00 EUR of which 5.00 EUR was refunded"
+SHOPPERS_ORDER_STATE = "a shopper has an order"
 JSON = "application/json"
 
 
@@ -84,7 +85,9 @@ def test_get_with_refunds(pact):
 
 def _charge(pact, description: str, name: str, *, card_token: str, amount_minor: int = 2500):
     (_, order_id), key = _ids(name), f"storefront-charge-{name}"
-    interaction = _request(pact, description, "POST", "/api/v1/payments/", key=key).with_body(
+    # A charge is for the shopper's own order (the payments API checks it; 404 otherwise).
+    interaction = _request(pact, description, "POST", "/api/v1/payments/", key=key).given(
+        SHOPPERS_ORDER_STATE, order_id=order_id).with_body(
         {"order_id": an_id(order_id), "amount_minor": match.int(amount_minor), "currency": a_currency(),
          "card_token": card_token}, content_type=JSON)
     charge = {"order_id": uuid.UUID(order_id), "amount_minor": amount_minor, "currency": "EUR",

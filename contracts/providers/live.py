@@ -16,20 +16,23 @@ from django.db import connections
 from contracts.pactfiles import PactFile
 from contracts.participants import MONOLITH, SERVICE
 from contracts.providers.messages import message_producers
+from contracts.providers.monolith_orders import OrderSeed, order_seeder
 from contracts.providers.projects import Project, finished, project
 from contracts.providers.servers import Server, server_start, server_wait
 from contracts.providers.shopper import Shopper, shopper_register
 from contracts.providers.states import Handler, state_handlers
 from contracts.providers.verification import Outcome, Publish, verify_http, verify_messages
-from strangler.credentials import HEADER as CREDENTIAL_HEADER
-from strangler.credentials import credential_mint
+from strangler.proxy.credentials import HEADER as CREDENTIAL_HEADER
+from strangler.proxy.credentials import credential_mint
 
 
 class LiveProviders:
-    def __init__(self, *, secret: str, servers: list[Server], shopper: Shopper | None) -> None:
+    def __init__(self, *, secret: str, servers: list[Server], shopper: Shopper | None,
+                 monolith_order_seed: OrderSeed | None = None) -> None:
         self._secret = secret
         self._servers = servers
         self._shopper = shopper
+        self._monolith_order_seed = monolith_order_seed
 
     @staticmethod
     def states_known() -> dict[str, Handler]:
@@ -65,7 +68,8 @@ class LiveProviders:
             if migrating is not None and migrating.poll() is None:
                 migrating.kill()
             raise
-        return cls(secret=secret, servers=servers, shopper=signed_in)
+        seed = order_seeder(cwd=identity.cwd, env=identity_env) if identity is not verified else None
+        return cls(secret=secret, servers=servers, shopper=signed_in, monolith_order_seed=seed)
 
     @property
     def url(self) -> str:
@@ -76,12 +80,13 @@ class LiveProviders:
                branch: str | None) -> Outcome:
         broker = bool(os.environ.get("PACT_BROKER_BASE_URL"))
         publish = Publish(provider_version=version, branch=branch) if broker else None
-        states = state_handlers(shopper_id=self._shopper.user_id if self._shopper else None)
+        states = state_handlers(shopper_id=self._shopper.user_id if self._shopper else None,
+                                monolith_order_seed=self._monolith_order_seed)
         if pact.is_message_pact:
             return verify_messages(pact, producers=message_producers(), states=states, publish=publish)
         if caller is None:
             raise ValueError(f"{pact.consumer}: an HTTP consumer needs a credential caller")
-        headers = {CREDENTIAL_HEADER: credential_mint(self._secret, caller)}
+        headers = {CREDENTIAL_HEADER: credential_mint(self._secret, caller, audience=self._servers[-1].name)}
         if as_shopper:
             if self._shopper is None:
                 raise ValueError(f"{pact.consumer}: no shopper was registered for this run")

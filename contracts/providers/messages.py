@@ -14,7 +14,7 @@ from typing import Any
 from django.db import connections
 from pact.types import Message
 
-from monolith.kernel.models import OutboxMessage
+from strangler.django.outbox.models import OutboxMessage
 
 Producer = Callable[[dict[str, Any] | None], Message]
 

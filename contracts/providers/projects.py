@@ -18,7 +18,7 @@ from contracts.participants import MONOLITH, SERVICE
 
 # Environment a developer's shell or CI may carry that must not reach a provider under verification.
 _SCRUBBED = frozenset({
-    "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "VAR_DIR", "BROKER_DIR",
+    "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "VAR_DIR",
     "MONOLITH_URL", "INTERNAL_AUTH_SECRET", "SECRET_KEY", "DEBUG", "OUTBOX_QUEUES", "PAYMENTS_SYNC_QUEUES",
     "PAYMENTS_IMPL", "PAYMENTS_PROCESSOR", "PAYMENTS_SERVICE_URL", "STRANGLER_STORE_URL", "EMAIL_BACKEND",
     "CELERY_TASK_ALWAYS_EAGER", "CELERY_QUEUE", "PYTHONPATH", "LOG_LEVEL",
@@ -85,6 +85,9 @@ def django_configure(project: Project, env: dict[str, str]) -> None:
 
     for path in reversed(project.pythonpath):
         sys.path.insert(0, str(path))
+    # Celery's Django fix-up puts the working directory first on sys.path when the project's Celery
+    # app is built: it must be this project's, or a checkout's packages shadow the tree verified.
+    os.chdir(project.cwd)
     for name in _SCRUBBED:
         os.environ.pop(name, None)
     os.environ.update(env)

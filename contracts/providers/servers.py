@@ -10,7 +10,6 @@ and the provider share only the SQLite file, which is what the states seed.
 from __future__ import annotations
 
 import dataclasses
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ import urllib.request
 from pathlib import Path
 
 from contracts.providers.projects import Project
+from strangler.testing import free_port, process_stop
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclasses.dataclass
@@ -43,13 +37,7 @@ class Server:
             return ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process_stop(self.proc)
 
 
 def server_start(project: Project, env: dict[str, str], log: Path) -> Server:

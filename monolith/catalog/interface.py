@@ -105,5 +105,11 @@ def stock_release(*, order_id: uuid.UUID) -> ReservationDTO | None:
     return _reservation_dto(reservation) if reservation else None
 
 
+def stock_return(*, order_id: uuid.UUID) -> ReservationDTO | None:
+    """Reserved units released, sold ones back on hand (a cancelled order). Idempotent."""
+    reservation = services.stock_return(order_id=order_id)
+    return _reservation_dto(reservation) if reservation else None
+
+
 def stock_commit(*, order_id: uuid.UUID) -> ReservationDTO:
     return _reservation_dto(services.stock_commit(order_id=order_id))

@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 
 from monolith.catalog.errors import InsufficientStock, ProductNotFound
 from monolith.catalog.models import Product, StockLevel, StockReservation
-from monolith.kernel.errors import Conflict, ValidationFailed
 from monolith.kernel.money import Money
+from strangler.django.errors import Conflict, ValidationFailed
 
 SKU_MAX = 64
 NAME_MAX = 200
@@ -138,6 +138,26 @@ def stock_release(*, order_id: uuid.UUID) -> StockReservation | None:
         if reservation.state == StockReservation.COMMITTED:
             raise Conflict(f"the stock of order {order_id} is already committed", code="reservation_committed")
         _apply(reservation, on_hand_sign=0)
+        reservation.state = StockReservation.RELEASED
+        reservation.save(update_fields=["state", "updated_at"])
+    return reservation
+
+
+def stock_return(*, order_id: uuid.UUID) -> StockReservation | None:
+    """Give an order's stock back whatever became of it: reserved units are released, sold
+    (committed) units go back on hand. Idempotent; None when the order never reserved anything."""
+    with transaction.atomic():
+        reservation = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
+        if reservation is None or reservation.state == StockReservation.RELEASED:
+            return reservation
+        if reservation.state == StockReservation.COMMITTED:
+            quantities = {uuid.UUID(line["product_id"]): line["quantity"] for line in reservation.lines}
+            levels = _locked_levels(sorted(quantities, key=str))
+            for product_id, quantity in quantities.items():
+                levels[product_id].on_hand += quantity
+                levels[product_id].save(update_fields=["on_hand"])
+        else:
+            _apply(reservation, on_hand_sign=0)
         reservation.state = StockReservation.RELEASED
         reservation.save(update_fields=["state", "updated_at"])
     return reservation

@@ -4,7 +4,7 @@ import os
 
 from celery import Celery, signals
 
-from monolith.kernel.tracing import tracing_setup
+from strangler.django.tracing import tracing_setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.config.settings")
 

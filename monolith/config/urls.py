@@ -1,7 +1,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from monolith.kernel import health
+from strangler.django import health
 
 urlpatterns = [
     path("healthz", health.healthz),
@@ -11,10 +11,12 @@ urlpatterns = [
     path("api/v1/products/", include("monolith.catalog.urls")),
     path("api/v1/orders/", include("monolith.orders.urls")),
     path("api/v1/payments/", include("monolith.payments.urls")),
-    # Service to service, behind an internal credential (monolith.kernel.internal_auth).
+    # Service to service, behind an internal credential (strangler.django.internal_auth).
     path("internal/v1/users/", include("monolith.users.internal_urls")),
+    path("internal/v1/orders/", include("monolith.orders.internal_urls")),
     path("internal/v1/payments/", include("monolith.payments.internal_urls")),
+    path("internal/strangler/", include("strangler.django.urls")),  # counts the proxy's dashboard polls
 ]
 
-handler404 = "monolith.kernel.errors.not_found_view"
-handler500 = "monolith.kernel.errors.server_error_view"
+handler404 = "strangler.django.errors.not_found_view"
+handler500 = "strangler.django.errors.server_error_view"

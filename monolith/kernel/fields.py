@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from monolith.kernel.money import CURRENCIES, MAX_AMOUNT_MINOR
@@ -42,6 +43,7 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "string", "enum": sorted(CURRENCIES), "description": "ISO 4217 code"})
 class CurrencyField(StrictCharField):
     default_error_messages = {"unknown": "Unknown ISO 4217 currency {value!r}."}
 

@@ -1,4 +1,4 @@
-"""The record of every notification attempt: one row per event, sent or failed."""
+"""The record of every notification: one row per event, sent or failed, with its attempts."""
 
 import uuid
 
@@ -11,8 +11,11 @@ class Notification(models.Model):
         PAYMENT_FAILED = "payment_failed"
 
     class Status(models.TextChoices):
+        SENDING = "sending"  # claimed: its send is under way, or was cut short (the sweep finishes it)
         SENT = "sent"
         FAILED = "failed"
+
+    RESENDABLE = (Status.FAILED, Status.SENDING)  # once next_attempt_at is due
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # One notification per event: a redelivered event finds this row and sends nothing.
@@ -23,6 +26,11 @@ class Notification(models.Model):
     subject = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices)
     error = models.TextField(blank=True, default="")
+    body = models.TextField(blank=True, default="")  # what a resend sends again
+    attempts = models.PositiveIntegerField(default=1)
+    # When the resend sweep tries the mail again (failed, or a sending claim run out); None once
+    # sent or given up.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,5 +7,5 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the event consumers with the kernel bus (web, worker and tests alike).
+        # Registers the event consumers with the kit's event bus (web, worker and tests alike).
         from monolith.orders import handlers  # noqa: F401

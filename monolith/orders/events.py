@@ -4,7 +4,7 @@ import dataclasses
 import uuid
 from typing import ClassVar
 
-from monolith.kernel.events import Event
+from strangler.django.events import Event
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -32,3 +32,12 @@ class OrderFailed(Event):
     order_id: uuid.UUID
     user_id: uuid.UUID
     reason: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OrderCancelled(Event):
+    type_name: ClassVar[str] = "orders.OrderCancelled"
+    order_id: uuid.UUID
+    user_id: uuid.UUID
+    refunded_minor: int
+    currency: str

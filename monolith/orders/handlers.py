@@ -5,7 +5,12 @@ unreachable, the answer was lost, the charge is pending). The payment's own even
 earliest sign that it settled, so it resumes the saga at once instead of waiting for the sweep;
 the resume charges with the same key, which returns the settled payment and never charges again.
 
-Consumer names are stable: the kernel inbox dedupes on (event_id, consumer).
+Resuming calls out (payments' charge: the processor, or the payments service over HTTP), so these
+consumers are subscribed with ``calls_out=True``: the bus runs them with no transaction open, every
+saga step commits before the call, and no row lock is held while payments answers. A resume is
+idempotent (the same charge key), so running one twice after a crash is harmless.
+
+Consumer names are stable: the kit's inbox dedupes on (event_id, consumer).
 """
 
 from __future__ import annotations
@@ -14,10 +19,10 @@ import logging
 import uuid
 from typing import Any
 
-from monolith.kernel.bus import subscribe
 from monolith.orders.services import order_checkout_resume, order_checkout_waiting_on_payment
 from monolith.payments.events import PaymentCaptured, PaymentFailed
 from monolith.payments.interface import PaymentsUnavailable
+from strangler.django.outbox.bus import subscribe
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +30,12 @@ PAYMENT_CAPTURED_CONSUMER = "orders.payment_captured"
 PAYMENT_FAILED_CONSUMER = "orders.payment_failed"
 
 
-@subscribe(PaymentCaptured.type_name, consumer=PAYMENT_CAPTURED_CONSUMER)
+@subscribe(PaymentCaptured.type_name, consumer=PAYMENT_CAPTURED_CONSUMER, calls_out=True)
 def on_payment_captured(envelope: dict[str, Any]) -> None:
     _resume_waiting_checkout(envelope)
 
 
-@subscribe(PaymentFailed.type_name, consumer=PAYMENT_FAILED_CONSUMER)
+@subscribe(PaymentFailed.type_name, consumer=PAYMENT_FAILED_CONSUMER, calls_out=True)
 def on_payment_failed(envelope: dict[str, Any]) -> None:
     _resume_waiting_checkout(envelope)
 

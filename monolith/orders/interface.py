@@ -6,9 +6,9 @@ import dataclasses
 import datetime as dt
 import uuid
 
-from monolith.kernel.errors import NotFound
 from monolith.orders import selectors
 from monolith.orders.models import Order
+from strangler.django.errors import NotFound
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

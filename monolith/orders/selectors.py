@@ -8,8 +8,8 @@ import uuid
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from monolith.kernel.errors import NotFound
 from monolith.orders.models import CheckoutSaga, Order
+from strangler.django.errors import NotFound
 
 
 def order_list(*, user_id: uuid.UUID) -> QuerySet[Order]:

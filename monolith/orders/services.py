@@ -21,12 +21,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from monolith.catalog import interface as catalog
-from monolith.kernel.errors import Conflict, DomainError, NotFound, ValidationFailed
 from monolith.kernel.money import Money, MoneyError
-from monolith.kernel.outbox import outbox_add
-from monolith.orders.events import OrderConfirmed, OrderFailed, OrderPlaced
+from monolith.orders.events import OrderCancelled, OrderConfirmed, OrderFailed, OrderPlaced
 from monolith.orders.models import CheckoutSaga, Order, OrderLine
 from monolith.payments import interface as payments
+from strangler.django.errors import Conflict, DomainError, NotFound, Unprocessable, ValidationFailed
+from strangler.django.outbox.services import outbox_add
 
 MAX_LINES = 100
 MAX_QUANTITY = 1000
@@ -47,6 +47,13 @@ class CheckoutPaymentFailed(DomainError):
     code = "payment_failed"
 
 
+class PaymentOutcomeUnknown(Conflict):
+    """Transient: a charge of the order awaits the processor's answer; cancel once it is known."""
+
+    code = "payment_outcome_unknown"
+    transient = True
+
+
 class CheckoutInProgress(Conflict):
     """Transient: the same request may succeed shortly, so it must not be stored as the key's outcome."""
 
@@ -61,22 +68,26 @@ def _check_lines(lines: Sequence[OrderLineInput]) -> None:
         if isinstance(q, bool) or not isinstance(q, int) or not 1 <= q <= MAX_QUANTITY:
             raise ValidationFailed("invalid quantity", fields={"lines": [f"quantity must be 1-{MAX_QUANTITY}"]})
     if len({line.product_id for line in lines}) != len(lines):
-        raise ValidationFailed("each product may appear on one line only", code="duplicate_product",
+        raise Unprocessable("each product may appear on one line only", code="duplicate_product",
                                fields={"lines": ["duplicate product_id"]})
 
 
 def order_create(*, user_id: uuid.UUID, lines: Sequence[OrderLineInput], currency: str | None = None) -> Order:
-    """Prices come from the catalog, never from the caller. Nothing is written on any refusal."""
+    """Prices come from the catalog, never from the caller. Nothing is written on any refusal.
+
+    What the API's schema states (line count, quantities) is a 400; a well-formed order the rules
+    refuse (a product twice, an unknown product, mixed currencies, a total out of range) is a 422.
+    """
     _check_lines(lines)
     products = catalog.products_get_many(product_ids=[line.product_id for line in lines])
     unknown = [str(line.product_id) for line in lines
                if line.product_id not in products or not products[line.product_id].active]
     if unknown:
-        raise ValidationFailed(f"unknown product {', '.join(unknown)}", code="unknown_product",
+        raise Unprocessable(f"unknown product {', '.join(unknown)}", code="unknown_product",
                                fields={"lines": [f"unknown product {pid}" for pid in unknown]})
     currencies = {p.currency for p in products.values()}
     if len(currencies) > 1 or (currency is not None and currency not in currencies):
-        raise ValidationFailed(f"all products are priced in {', '.join(sorted(currencies))}",
+        raise Unprocessable(f"all products are priced in {', '.join(sorted(currencies))}",
                                code="currency_mismatch", fields={"currency": [f"products are in {sorted(currencies)}"]})
     order_currency = currencies.pop()
     try:
@@ -84,7 +95,7 @@ def order_create(*, user_id: uuid.UUID, lines: Sequence[OrderLineInput], currenc
         for line in lines:
             total += products[line.product_id].price.times(line.quantity)
     except MoneyError as exc:
-        raise ValidationFailed("order total out of range", code="amount_out_of_range") from exc
+        raise Unprocessable("order total out of range", code="amount_out_of_range") from exc
     with transaction.atomic():
         order = Order.objects.create(user_id=user_id, total_minor=total.amount_minor, currency=total.currency)
         OrderLine.objects.bulk_create([
@@ -103,8 +114,10 @@ def charge_idempotency_key(*, order_id: uuid.UUID) -> str:
 
 
 def order_checkout(*, order_id: uuid.UUID, user_id: uuid.UUID, card_token: str) -> Order:
-    """Run (or resume) the checkout saga. Returns the confirmed order; raises CheckoutPaymentFailed
-    (402) after compensating a refused charge, Conflict for a failed order or a checkout in flight."""
+    """Run (or resume) the checkout saga. Returns the order: confirmed, or ``awaiting_payment`` when
+    the charge's outcome is not known yet (the processor did not answer: the stock stays reserved
+    and the next attempt asks again with the same key); raises CheckoutPaymentFailed (402) after
+    compensating a refused charge, Conflict for a failed order or a checkout in flight."""
     if not card_token or len(card_token) > CARD_TOKEN_MAX:
         raise ValidationFailed("invalid card token", fields={"card_token": [f"1-{CARD_TOKEN_MAX} characters"]})
     order = _checkout_begin(order_id=order_id, user_id=user_id, card_token=card_token)
@@ -144,7 +157,11 @@ def _checkout_outcome(*, order_id: uuid.UUID) -> Order:
         if saga.payment_id is not None:
             raise CheckoutPaymentFailed(saga.failure_message, code=saga.failure_reason or None)
         raise Conflict(saga.failure_message or "checkout failed", code=saga.failure_reason or "checkout_failed")
-    raise CheckoutInProgress("the payment outcome is not known yet; retry shortly")
+    if order.status == Order.AWAITING_PAYMENT and saga.step in CheckoutSaga.ACTIVE_STEPS:
+        # The outcome is unknown: nobody drives the saga now, so the client's retry asks again at once.
+        _saga_pause(order_id=order_id)
+        return order
+    raise CheckoutInProgress("the checkout has not finished yet; retry shortly")
 
 
 def order_checkout_resume(*, order_id: uuid.UUID) -> Order:
@@ -272,3 +289,59 @@ def _saga_confirm(*, order_id: uuid.UUID) -> Order:
         outbox_add(event=OrderConfirmed(order_id=order.id, user_id=order.user_id, total_minor=order.total_minor,
                                         currency=order.currency, payment_id=saga.payment_id))
     return order
+
+
+def cancel_refund_key(*, order_id: uuid.UUID, payment_id: uuid.UUID) -> str:
+    """The same for every attempt at cancelling one order: a retried cancel refunds once."""
+    return f"orders.cancel:{order_id}:{payment_id}"
+
+
+def order_cancel(*, order_id: uuid.UUID, user_id: uuid.UUID) -> Order:
+    """Cancel the order: its stock goes back (reserved released, sold returned), every capture is
+    refunded in full, and it ends ``cancelled``. Idempotent: cancelling a cancelled order returns it.
+
+    Steps commit before anything calls out: (1) take the checkout's lease so no checkout runs
+    meanwhile (a running one answers checkout_in_progress); (2) ask payments, refund captures (keys
+    derived from the order, so a retried cancel refunds once); (3) return the stock and record the
+    cancellation. A charge whose outcome is unknown refuses the cancel for now (transient 409): the
+    card may be charged, and the refund needs the answer."""
+    with transaction.atomic(durable=True):
+        order = Order.objects.select_for_update().filter(pk=order_id, user_id=user_id).first()
+        if order is None:
+            raise NotFound(f"no order {order_id}", code="order_not_found")
+        if order.status == Order.CANCELLED:
+            return order
+        if order.status == Order.FAILED:
+            raise Conflict(f"order {order_id} failed; there is nothing to cancel", code="order_failed")
+        saga = CheckoutSaga.objects.select_for_update().filter(pk=order_id).first()
+        if saga is not None and saga.step in CheckoutSaga.ACTIVE_STEPS:
+            if saga.updated_at > timezone.now() - IN_PROGRESS_WINDOW:  # its lease: a runner drives it
+                raise CheckoutInProgress("a checkout of this order is in progress; retry shortly")
+            saga.save(update_fields=["updated_at"])  # our lease while we cancel
+    known = payments.payments_list_by_order(order_id=order_id)
+    if any(p.status == payments.PENDING for p in known):
+        _saga_pause(order_id=order_id)
+        raise PaymentOutcomeUnknown("a charge of this order awaits the processor's answer; retry shortly",
+                                    retry_after=5)
+    refunded = 0
+    for payment in known:
+        if payment.status == payments.CAPTURED and payment.refunded_minor < payment.captured_minor:
+            refund = payments.payment_refund(payment_id=payment.id, amount=None,
+                                             idempotency_key=cancel_refund_key(order_id=order_id,
+                                                                               payment_id=payment.id))
+            refunded += refund.amount_minor
+    catalog.stock_return(order_id=order_id)
+    with transaction.atomic(durable=True):
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == Order.CANCELLED:
+            return order
+        CheckoutSaga.objects.filter(pk=order_id).update(step=CheckoutSaga.COMPENSATED, card_token="",
+                                                        failure_reason="cancelled",
+                                                        failure_message="cancelled by the customer",
+                                                        updated_at=timezone.now())
+        order.status = Order.CANCELLED
+        order.save(update_fields=["status", "updated_at"])
+        outbox_add(event=OrderCancelled(order_id=order.id, user_id=order.user_id, refunded_minor=refunded,
+                                        currency=order.currency))
+    return order
+

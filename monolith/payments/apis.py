@@ -1,28 +1,32 @@
 """HTTP endpoints of payments: thin views over services and selectors.
 
-Status codes: 201 captured charge or refund; 402 declined charge (card_declined,
-insufficient_funds, expired_card, invalid_card: the failed payment is recorded); 504
-processor_timeout (also recorded as failed; a replay with the same key returns the same 504
-without charging again); 409 refund over the refundable amount; 422 currency mismatch.
+Status codes: 201 captured charge or refund; 202 charge whose outcome is unknown (the processor
+did not answer: the payment stays ``pending`` with ``outcome_unknown``; the card may have been
+charged; retry with the same Idempotency-Key, which asks the processor again with the same key and
+never charges twice; this answer is not stored under the key); 402 declined charge (card_declined,
+insufficient_funds, expired_card, invalid_card: the failed payment is recorded); 409 refund over the
+refundable amount; 422 currency mismatch; 504 processor_timeout on a refund (retry with the key).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monolith.kernel import idempotency
-from monolith.kernel.errors import error_body
 from monolith.kernel.fields import AmountMinorField, CurrencyField, StrictCharField, StrictUUIDField
 from monolith.kernel.money import Money
 from monolith.payments.models import Payment
+from monolith.payments.ownership import order_ownership_check
 from monolith.payments.selectors import payment_get, payment_list
-from monolith.payments.services import CARD_TOKEN_MAX, PROCESSOR_TIMEOUT, payment_charge, payment_refund
+from monolith.payments.services import CARD_TOKEN_MAX, payment_charge, payment_outcome_unknown, payment_refund
+from strangler.django.errors import error_body
+from strangler.django.idempotency import services as idempotency
+from strangler.django.query import QuerySerializer
 
 
 class RefundOutputSerializer(serializers.Serializer):
@@ -41,8 +45,15 @@ class PaymentOutputSerializer(serializers.Serializer):
     order_id = serializers.UUIDField()
     amount_minor = serializers.IntegerField()
     currency = serializers.CharField()
-    status = serializers.ChoiceField(choices=Payment.STATUSES)
-    failure_reason = serializers.CharField()
+    status = serializers.ChoiceField(choices=Payment.STATUSES, help_text=(
+        "pending: the outcome is not known yet (see outcome_unknown); captured; failed (refused)."))
+    failure_reason = serializers.CharField(help_text=(
+        "failed: the refusal (card_declined, insufficient_funds, ...). pending: processor_timeout "
+        "when the processor was asked and did not answer."))
+    outcome_unknown = serializers.SerializerMethodField(help_text=(
+        "True while the processor's answer is unknown (it timed out): the card may have been charged. "
+        "Retry with the same Idempotency-Key until the payment is captured or failed; it is never "
+        "charged twice."))
     captured_minor = serializers.IntegerField()
     refunded_minor = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -50,6 +61,9 @@ class PaymentOutputSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Payment"
+
+    def get_outcome_unknown(self, payment: Payment) -> bool:
+        return payment_outcome_unknown(payment)
 
 
 class RefundResultSerializer(serializers.Serializer):
@@ -67,13 +81,13 @@ class RefundResultSerializer(serializers.Serializer):
 
 
 def _failure_response(payment: Payment) -> Response:
-    if payment.failure_reason == PROCESSOR_TIMEOUT:
-        message, code = "the payment processor did not answer; the payment was recorded as failed", 504
-    else:
-        message, code = f"the charge was refused ({payment.failure_reason})", 402
-    message += f"; payment {payment.id}"
+    message = f"the charge was refused ({payment.failure_reason}); payment {payment.id}"
     body = error_body(payment.failure_reason, message, {"card_token": [payment.failure_reason]})
-    return Response(body, status=code)
+    return Response(body, status=402)
+
+
+# Seconds a client waits before asking again about a charge whose outcome is unknown.
+RETRY_AFTER = 2
 
 
 class PaymentListCreateApi(APIView):
@@ -86,13 +100,15 @@ class PaymentListCreateApi(APIView):
         class Meta:
             ref_name = "PaymentChargeInput"
 
-    class FilterSerializer(serializers.Serializer):
-        order_id = serializers.UUIDField(required=False)
+    class FilterSerializer(QuerySerializer):
+        order_id = serializers.UUIDField(required=False, help_text="only the payments of this order")
+
+        class Meta:
+            ref_name = "PaymentListFilter"
 
     OutputSerializer = PaymentOutputSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("order_id", uuid.UUID, OpenApiParameter.QUERY)],
-                   responses={200: PaymentOutputSerializer(many=True)})
+    @extend_schema(parameters=[FilterSerializer], responses={200: PaymentOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -101,18 +117,26 @@ class PaymentListCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer, parameters=[idempotency.OPENAPI_PARAMETER],
-        responses={201: PaymentOutputSerializer, 400: OpenApiResponse(description="invalid input or key missing"),
+        responses={201: PaymentOutputSerializer,
+                   202: OpenApiResponse(PaymentOutputSerializer, description=(
+                       "outcome unknown: the processor did not answer (status pending, outcome_unknown true); "
+                       "the card may have been charged. Retry with the same Idempotency-Key after Retry-After: "
+                       "the processor is asked again with the same key, never charged twice. Not stored "
+                       "under the key.")),
+                   400: OpenApiResponse(description="invalid input or key missing"),
                    402: OpenApiResponse(description="declined: card_declined, insufficient_funds, ..."),
-                   422: OpenApiResponse(description="idempotency key reused with another body"),
-                   504: OpenApiResponse(description="processor_timeout; recorded as a failed payment")},
+                   404: OpenApiResponse(description="order_not_found: the order is not yours, or missing"),
+                   422: OpenApiResponse(description="idempotency key reused with another body")},
     )
     def post(self, request: Request) -> Response:
+        # Resumable: a re-run charges with the same domain key, which continues the first payment.
         return idempotency.idempotent(request, scope=f"payments.charge:{request.user.pk}",
-                                      handler=lambda: self._charge(request))
+                                      handler=lambda: self._charge(request), resumable=True)
 
     def _charge(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        order_ownership_check(order_id=data.validated_data["order_id"], user_id=request.user.pk)
         payment = payment_charge(
             order_id=data.validated_data["order_id"], user_id=request.user.pk,
             amount=Money(data.validated_data["amount_minor"], data.validated_data["currency"]),
@@ -121,6 +145,10 @@ class PaymentListCreateApi(APIView):
         )
         if payment.status == Payment.FAILED:
             return _failure_response(payment)
+        if payment.status == Payment.PENDING:
+            return idempotency.transient_response(Response(self.OutputSerializer(payment).data,
+                                                           status=status.HTTP_202_ACCEPTED,
+                                                           headers={"Retry-After": str(RETRY_AFTER)}))
         return Response(self.OutputSerializer(payment).data, status=status.HTTP_201_CREATED)
 
 
@@ -150,7 +178,7 @@ class PaymentRefundApi(APIView):
     )
     def post(self, request: Request, payment_id: uuid.UUID) -> Response:
         return idempotency.idempotent(request, scope=f"payments.refund:{request.user.pk}",
-                                      handler=lambda: self._refund(request, payment_id))
+                                      handler=lambda: self._refund(request, payment_id), resumable=True)
 
     def _refund(self, request: Request, payment_id: uuid.UUID) -> Response:
         data = self.InputSerializer(data=request.data)

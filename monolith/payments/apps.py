@@ -7,5 +7,5 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the sync consumer with the kernel bus (monolith and payments service alike).
+        # Registers the sync consumer with the kit's event bus (monolith and payments service alike).
         from monolith.payments import handlers  # noqa: F401

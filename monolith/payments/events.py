@@ -4,7 +4,7 @@ import dataclasses
 import uuid
 from typing import ClassVar
 
-from monolith.kernel.events import Event
+from strangler.django.events import Event
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,4 +50,15 @@ class PaymentSynced(Event):
     type_name: ClassVar[str] = "payments.PaymentSynced"
     payment: dict
     refunds: list
+    origin: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IdempotencyRecordSynced(Event):
+    """A completed Idempotency-Key answer of the payments API (scope ``payments.*``), for the other
+    store during a cutover: a client's replay after the cut gets the first answer there too.
+    ``record`` is the row in the field set of the backfill's idempotency_records."""
+
+    type_name: ClassVar[str] = "payments.IdempotencyRecordSynced"
+    record: dict
     origin: str

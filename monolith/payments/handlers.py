@@ -1,42 +1,45 @@
-"""Event consumers of payments: during a cutover, the snapshots the other payments store publishes.
+"""Event consumers of payments: during a cutover, the snapshots the other payments store publishes
+(payments and their refunds; completed Idempotency-Key answers of the payments API).
 
-The consumer name is stable (the kernel inbox dedupes on (event_id, consumer)). A snapshot this
+The consumer name is stable (the kit's inbox dedupes on (event_id, consumer)). A snapshot this
 side published itself is skipped: it already holds that state, and applying is never re-published.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
 
-from monolith.kernel.bus import subscribe
-from monolith.kernel.errors import ValidationFailed
-from monolith.payments.events import PaymentSynced
-from monolith.payments.sync import SyncConflict, payment_sync_apply, sync_origin
+from django.dispatch import receiver
 
-logger = logging.getLogger(__name__)
+from monolith.payments.events import IdempotencyRecordSynced, PaymentSynced
+from monolith.payments.extraction import SPEC
+from monolith.payments.sync import idempotency_record_synced_event
+from strangler.django.extraction.consumer import snapshot_apply
+from strangler.django.extraction.idempotency_copy import idempotency_record_sync_apply
+from strangler.django.extraction.importing import SyncBatchConflict, sync_snapshot_apply
+from strangler.django.idempotency.signals import record_completed
+from strangler.django.outbox.bus import subscribe
+from strangler.django.outbox.services import outbox_add
 
 SYNC_APPLY_CONSUMER = "payments.sync_apply"
-CONFLICT_ATTEMPTS = 3
+IDEMPOTENCY_SYNC_APPLY_CONSUMER = "payments.idempotency_sync_apply"
 
 
 @subscribe(PaymentSynced.type_name, consumer=SYNC_APPLY_CONSUMER)
 def on_payment_synced(envelope: dict[str, Any]) -> None:
-    payload = envelope.get("payload") or {}
-    if payload.get("origin") == sync_origin():
-        return
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            payment_sync_apply(snapshot=payload)
-            return
-        except SyncConflict:
-            # A concurrent local insert of the same payment: wait for its commit and merge again.
-            # Still clashing after that: raise, and the dispatch task retries with backoff (never drop).
-            if attempt == CONFLICT_ATTEMPTS:
-                raise
-            time.sleep(0.05 * attempt)
-        except ValidationFailed as exc:
-            # Retrying a malformed snapshot cannot help; reconcile will show the gap.
-            logger.error("payment snapshot %s not applied: %s %s", envelope.get("event_id"), exc.message, exc.fields)
-            return
+    snapshot_apply(envelope=envelope, origin=SPEC.origin(), transient=SyncBatchConflict,
+                   apply=lambda payload: sync_snapshot_apply(spec=SPEC, snapshot=payload))
+
+
+@subscribe(IdempotencyRecordSynced.type_name, consumer=IDEMPOTENCY_SYNC_APPLY_CONSUMER)
+def on_idempotency_record_synced(envelope: dict[str, Any]) -> None:
+    snapshot_apply(envelope=envelope, origin=SPEC.origin(), transient=SyncBatchConflict,
+                   apply=lambda payload: idempotency_record_sync_apply(spec=SPEC, snapshot=payload))
+
+
+@receiver(record_completed, dispatch_uid="monolith.payments.idempotency_sync")
+def on_record_completed(*, record: Any, **kwargs: Any) -> None:
+    """A payments answer completed here: publish it with the sync (in the completing transaction)."""
+    event = idempotency_record_synced_event(record=record)
+    if event is not None:
+        outbox_add(event=event)

@@ -63,17 +63,32 @@ class Refund(models.Model):
         return f"refund {self.id} of {self.payment_id}"
 
 
-class SyncCheckpoint(models.Model):
-    """How far a resumable copy (payments_backfill) got: it restarts from ``position`` after a crash.
+class ChargeAttempt(models.Model):
+    """What a pending charge needs to be asked again (its card token), kept only until the payment
+    settles: the sweep (``payments.charges_resolve_unknown``) re-asks the processor with the same key
+    when the first answer was lost and nobody retries. Local bookkeeping: not synced."""
 
-    ``position`` is the command's own JSON (phase, last key sent, counts); ``copied`` the rows
-    acknowledged by the target so far.
-    """
-
-    name = models.CharField(max_length=200, unique=True)
-    position = models.TextField(blank=True, default="")
-    copied = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    payment = models.OneToOneField(Payment, on_delete=models.CASCADE, primary_key=True,
+                                   related_name="charge_attempt")
+    card_token = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
-        return f"checkpoint {self.name}: {self.copied} copied"
+        return f"charge attempt of {self.payment_id}"
+
+
+class RefundAttempt(models.Model):
+    """A refund asked of the processor whose answer is not recorded yet: it reserves its amount
+    (refunds in flight and done never exceed the captured amount) and survives a lost answer, so
+    the retry with the same key asks the processor again with that key. Deleted when the Refund
+    row is written. Local bookkeeping of the store that started the refund: not synced."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refund_attempts")
+    amount_minor = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    idempotency_key = models.CharField(max_length=400, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"refund attempt {self.idempotency_key} of {self.payment_id}"
+

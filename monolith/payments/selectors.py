@@ -6,8 +6,8 @@ import uuid
 
 from django.db.models import QuerySet
 
-from monolith.kernel.errors import NotFound
 from monolith.payments.models import Payment
+from strangler.django.errors import NotFound
 
 
 def payment_get(*, payment_id: uuid.UUID, user_id: uuid.UUID | None = None) -> Payment:

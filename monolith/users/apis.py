@@ -9,12 +9,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monolith.users.services import user_register, user_token_obtain
+from monolith.kernel.fields import StrictCharField
+from monolith.users.services import EMAIL_PATTERN, MIN_PASSWORD_LENGTH, user_register, user_token_obtain
 
 
 class UserOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    email = serializers.EmailField()
+    # The address as registered (EMAIL_PATTERN, lowercased), not the document's "email" format:
+    # that one is RFC 5321's (ASCII, a 64-character local part), which Django's rule is not.
+    email = serializers.CharField()
     full_name = serializers.CharField()
     date_joined = serializers.DateTimeField()
 
@@ -25,11 +28,13 @@ class UserRegisterApi(APIView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
-        # Only shape checks here; the rules (email format, password strength, uniqueness) are
-        # the service's, so seeding and the API enforce the same thing.
-        email = serializers.CharField(max_length=254)
-        password = serializers.CharField(max_length=128, trim_whitespace=False)
-        full_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+        # The rules a schema can state are stated here too, so the document refuses what the API
+        # refuses (an e-mail address by EMAIL_PATTERN, taken as sent; the minimum password length);
+        # the service checks them again (and uniqueness), so seeding and the API enforce the same thing.
+        email = serializers.RegexField(EMAIL_PATTERN, max_length=254, trim_whitespace=False,
+                                       error_messages={"invalid": "Enter a valid email address."})
+        password = StrictCharField(min_length=MIN_PASSWORD_LENGTH, max_length=128)
+        full_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
         class Meta:
             ref_name = "UserRegisterInput"  # nested "InputSerializer"s would clash in the schema
@@ -53,8 +58,8 @@ class UserTokenApi(APIView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
-        email = serializers.CharField(max_length=254)
-        password = serializers.CharField(max_length=128, trim_whitespace=False)
+        email = StrictCharField(max_length=254)
+        password = StrictCharField(max_length=128)
 
         class Meta:
             ref_name = "UserTokenInput"

@@ -5,7 +5,7 @@ import dataclasses
 import uuid
 from typing import ClassVar
 
-from monolith.kernel.events import Event
+from strangler.django.events import Event
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,7 @@ TOKEN_MAX = 256
 
 
 class TokenIntrospectApi(APIView):
-    # The kernel's InternalCredentialMiddleware has already checked the caller's credential;
+    # The kit's InternalCredentialMiddleware has already checked the caller's credential;
     # there is no end user on this call, so no DRF authentication or permission applies.
     authentication_classes: list = []
     permission_classes = [AllowAny]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import (
     MinimumLengthValidator,
@@ -13,12 +15,25 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
-from monolith.kernel.errors import Conflict, DomainError, ValidationFailed
-from monolith.kernel.outbox import outbox_add
 from monolith.users.events import UserRegistered
 from monolith.users.models import User
+from strangler.django.errors import Conflict, DomainError, ValidationFailed
+from strangler.django.outbox.services import outbox_add
 
 MIN_PASSWORD_LENGTH = 8
+
+# The e-mail addresses this context takes (the API's schema states it as a pattern, read the same
+# way by ECMA-262 and by Python): Django's validate_email narrowed to the form mail servers route, so
+# every address it matches passes that validator too. A dot-atom local part @ ASCII labels of
+# letters, digits and inner hyphens, ending in a TLD of 2-63 letters or an xn-- one: a domain beyond
+# ASCII is given in its punycode (xn--) form. (Django's rare forms, a quoted local part, an IP
+# literal or "localhost", are refused.)
+_ATEXT = "-!#$%&'*+/=?^_`{}|~0-9a-zA-Z"
+_LABEL = "[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+EMAIL_PATTERN = (
+    f"^[{_ATEXT}]+(\\.[{_ATEXT}]+)*@{_LABEL}(\\.{_LABEL})*\\.([a-zA-Z][a-zA-Z-]{{0,61}}[a-zA-Z]|xn--[a-zA-Z0-9]{{1,59}})$"
+)
+_EMAIL_RE = re.compile(EMAIL_PATTERN[:-1] + r"\Z")
 
 
 def _clean_email(email: str) -> str:
@@ -27,6 +42,9 @@ def _clean_email(email: str) -> str:
         validate_email(email)
     except DjangoValidationError as exc:
         raise ValidationFailed("invalid email", fields={"email": list(exc.messages)}) from exc
+    if not _EMAIL_RE.match(email):
+        raise ValidationFailed("invalid email", fields={"email": ["Enter a valid email address (an IDN domain in "
+                                                                  "its xn-- form)."]})
     return email
 
 

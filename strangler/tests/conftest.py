@@ -4,6 +4,7 @@ uvloop loop in a background thread, bound to port 0."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import http.client
 import json
@@ -19,8 +20,8 @@ from typing import Any
 import pytest
 import uvloop
 
-from strangler.config import parse_config
-from strangler.server import ProxyServer
+from strangler.proxy.config import parse_config
+from strangler.proxy.server import ProxyServer
 
 HERE = Path(__file__).parent
 SECRET = "test-override-secret"
@@ -41,13 +42,6 @@ def upstreams() -> Iterator[dict[str, int]]:
     for proc, _ in procs.values():
         proc.kill()
         proc.wait()
-
-
-def free_port() -> int:
-    """A port with nothing listening: connecting to it is refused (the service is down)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def base_config(monolith: int, service: int, **route: Any) -> dict[str, Any]:
@@ -166,21 +160,46 @@ def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, b
     """Send raw bytes; return everything read until the server closes, and whether it closed."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(data)
-        chunks = []
-        closed = False
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    closed = True
-                    break
-                chunks.append(chunk)
-        except TimeoutError:
-            pass
-        except ConnectionResetError:
-            closed = True
-    return b"".join(chunks), closed
+        return read_until_closed(sock)
+
+
+def read_until_closed(sock: socket.socket) -> tuple[bytes, bool]:
+    """Everything the peer sends until it closes (True) or the socket's timeout passes (False)."""
+    chunks = []
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return b"".join(chunks), True
+            chunks.append(chunk)
+    except TimeoutError:
+        return b"".join(chunks), False
+    except ConnectionResetError:
+        return b"".join(chunks), True
 
 
 def header_value(headers: list[list[str]], name: str) -> list[str]:
     return [v for k, v in headers if k.lower() == name.lower()]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The proxy and the control plane never use DATABASE_URL (the route store's tests run on both
+    of its backends, SQLite and PostgreSQL, in every pass): mark them for the PostgreSQL pass to skip."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.db_independent)
+
+
+@contextlib.contextmanager
+def proxy_in_process(config: Path) -> Iterator[tuple[int, int]]:
+    """The proxy of ``config`` in a process of its own (strangler.tests.proxy_proc), for tests that
+    measure it apart from the test's own memory: yields (pid, port); killed afterwards."""
+    proc = subprocess.Popen([sys.executable, "-m", "strangler.tests.proxy_proc", str(config)], stdout=subprocess.PIPE,
+                            text=True, cwd=HERE.parent.parent)
+    try:
+        assert proc.stdout is not None
+        yield proc.pid, int(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()

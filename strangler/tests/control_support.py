@@ -6,6 +6,7 @@ Servers that a test needs and cannot reach make the test fail, never skip.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -82,6 +83,26 @@ name = "billing"
 prefix = "/api/billing"
 service = "orders"
 """
+
+
+PROVIDER_VERSION = "p1"  # the providers' version a test's [contracts] names as deployed
+
+
+def pact_write(directory: Path, consumer: str, provider: str) -> str:
+    """A minimal pact file between ``consumer`` and ``provider``; returns its version (content hash)."""
+    from strangler.control.source_version import pact_version
+
+    directory.mkdir(parents=True, exist_ok=True)
+    content = json.dumps({"consumer": {"name": consumer}, "provider": {"name": provider}, "interactions": []}).encode()
+    (directory / f"{consumer}-{provider}.json").write_bytes(content)
+    return pact_version(content)
+
+
+def contracts_text(record: Path, pacts: Path, providers: dict[str, list[str]]) -> str:
+    """A [contracts] table: this record, these pacts, each service's providers at PROVIDER_VERSION."""
+    lines = "".join(f"{service} = {json.dumps(names)}\n" for service, names in providers.items())
+    return (f'\n[contracts]\nrecord = "{record}"\npacts = "{pacts}"\nprovider_version = "{PROVIDER_VERSION}"\n'
+            f"[contracts.providers]\n{lines}")
 
 
 def write_config(directory: Path, **kwargs: object) -> Path:
@@ -161,3 +182,20 @@ def start_proxy(config: Path, log: Path, **extra_env: str) -> Process:
         r"strangler ready proxy=[^:]+:(?P<proxy>\d+) admin=[^:]+:(?P<admin>\d+)",
         **extra_env,
     )
+
+
+@contextmanager
+def live_stack(tmp: Path) -> Iterator[tuple[Process, Path]]:
+    """A real `strangler serve` on a SQLite store in `tmp`, in front of a test upstream per side:
+    the proxy process and its route table (write_config's); everything stopped afterwards."""
+    monolith = start_upstream("monolith", tmp / "monolith.log")
+    service = start_upstream("service", tmp / "service.log")
+    config = write_config(tmp, store_url=f"sqlite:///{tmp}/routes.db", monolith_port=monolith.ports["port"],
+                          service_port=service.ports["port"])
+    proxy = start_proxy(config, tmp / "proxy.log")
+    try:
+        yield proxy, config
+    finally:
+        assert proxy.stop() == 0, proxy.log_text()
+        monolith.stop()
+        service.stop()

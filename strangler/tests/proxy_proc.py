@@ -10,8 +10,8 @@ import sys
 
 import uvloop
 
-from strangler.config import load_config
-from strangler.server import ProxyServer
+from strangler.proxy.config import load_config
+from strangler.proxy.server import ProxyServer
 
 
 async def main(path: str) -> None:

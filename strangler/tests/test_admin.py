@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from strangler.tests.control_support import TOKEN, Process, cli, start_proxy, start_upstream, write_config
+from strangler.tests.control_support import (
+    TOKEN,
+    Process,
+    cli,
+    live_stack,
+    start_proxy,
+    start_upstream,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,18 +64,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("admin")
-    monolith = start_upstream("monolith", tmp / "monolith.log")
-    service = start_upstream("service", tmp / "service.log")
-    config = write_config(tmp, store_url=f"sqlite:///{tmp}/routes.db", monolith_port=monolith.ports["port"],
-                          service_port=service.ports["port"])
-    proxy = start_proxy(config, tmp / "proxy.log")
-    try:
+    with live_stack(tmp_path_factory.mktemp("admin")) as (proxy, config):
         yield Stack(proxy, config)
-    finally:
-        assert proxy.stop() == 0, proxy.log_text()
-        monolith.stop()
-        service.stop()
 
 
 @pytest.mark.parametrize("path", ["/routes", "/history", "/metrics", "/healthz"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from strangler.breaker import CircuitBreaker
-from strangler.types import BreakerPolicy, BreakerState
+from strangler.proxy.breaker import CircuitBreaker
+from strangler.proxy.types import BreakerPolicy, BreakerState
 
 
 class Clock:

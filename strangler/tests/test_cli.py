@@ -146,8 +146,8 @@ def test_serve_on_a_busy_port_fails_cleanly(tmp_path: Path) -> None:
 def test_override_prints_a_header_the_proxy_accepts(config: Path) -> None:
     import time
 
-    from strangler.routing import verify_override
-    from strangler.types import Side
+    from strangler.proxy.routing import verify_override
+    from strangler.proxy.types import Side
 
     result = cli(config, "override", "orders", "--side", "service", "--ttl", "60",
                  STRANGLER_OVERRIDE_SECRET="s3cret")

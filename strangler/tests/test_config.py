@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from strangler.config import ConfigError, load_config, parse_config
-from strangler.types import DEFAULT_ROUTE, Mode
+from strangler.proxy.config import ConfigError, load_config, parse_config
+from strangler.proxy.types import DEFAULT_ROUTE, Mode
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "routes.toml"
 
@@ -40,6 +40,8 @@ def test_example_file_loads():
     assert (payments.prefix, payments.service, payments.state.mode) == ("/api/v1/payments", "payments", Mode.MONOLITH)
     assert (payments.cohort.source, payments.cohort.name) == ("header", "x-user-id")
     assert payments.shadow.dry_run_header == "X-Dry-Run"
+    assert payments.idempotency_key_honoured is False
+    assert (payments.deadlines.body, payments.deadlines.response) == (120.0, 300.0)
     assert config.table.targets["payments"].port == 8002
 
 
@@ -60,6 +62,7 @@ def test_defaults_and_sorting():
     ("routes.0.prefix", "api/v1", "route 'payments' prefix"),
     ("routes.0.colour", "red", "route 'payments': unknown key(s) colour"),
     ("routes.0.cohort", "session", "route 'payments' cohort"),
+    ("routes.0.idempotency_key_honoured", "yes", "route 'payments' idempotency_key_honoured"),
     ("routes.0.retry", {"attempts": "3"}, "route 'payments' retry attempts"),
     ("routes.0.breaker", {"treshold": 3}, "route 'payments' breaker: unknown key(s) treshold"),
     ("routes.0.shadow", {"noise_sample": 2.0}, "noise_sample"),
@@ -93,3 +96,15 @@ def test_bad_toml_and_missing_file(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_admin_status_credential_signs_the_status_polls():
+    data = copy.deepcopy(BASE)
+    data["admin"] = {"status_credential": {"caller": "strangler", "secret_env": "STATUS_SECRET"}}
+    config = parse_config(data, env={"STATUS_SECRET": "s3cret"})
+    assert (config.status_caller, config.status_secret) == ("strangler", b"s3cret")
+    assert "s3cret" not in repr(config)
+    assert parse_config(copy.deepcopy(BASE), env={}).status_caller is None  # no polls unless asked
+    data["admin"]["status_credential"]["audience"] = "x"  # per target, never one for every poll
+    with pytest.raises(ConfigError, match=r"\[admin\] status credential"):
+        parse_config(data, env={})

@@ -14,13 +14,22 @@ from urllib.parse import urlencode
 
 import pytest
 
-from strangler.contracts import Verification, verification_append
-from strangler.dashboard_auth import COOKIE, Sessions, api_denial
-from strangler.dashboard_page import history_table, page
-from strangler.dashboard_table import routes_table
-from strangler.dashboard_traffic import TrafficHistory
-from strangler.metrics import Metrics, histogram_quantile
-from strangler.tests.control_support import PYTHON, TOKEN, Process, spawn, start_proxy
+from strangler.control.verifications import Verification, verification_append
+from strangler.dashboard.auth import COOKIE, Sessions, api_denial
+from strangler.dashboard.page import history_table, page
+from strangler.dashboard.table import routes_table
+from strangler.dashboard.traffic import TrafficHistory
+from strangler.proxy.metrics import Metrics, histogram_quantile
+from strangler.tests.control_support import (
+    PROVIDER_VERSION,
+    PYTHON,
+    TOKEN,
+    Process,
+    contracts_text,
+    pact_write,
+    spawn,
+    start_proxy,
+)
 
 pytestmark = pytest.mark.integration  # most tests here talk to a real proxy process
 
@@ -204,8 +213,7 @@ listen = "127.0.0.1:0"
 token_env = "STRANGLER_ADMIN_TOKEN"
 [store]
 url = "sqlite:///{tmp}/routes.db"
-[contracts]
-record = "{record}"
+{contracts_text(record, tmp / "pacts", {n: [n] for n in names})}
 [targets.monolith]
 url = "http://127.0.0.1:{monolith}"
 {targets}{routes}
@@ -215,8 +223,11 @@ noise_sample = 0.0
 
 
 def _verified(record: Path, service: str, result: str) -> None:
-    verification_append(record, Verification("2026-01-01T00:00:00+00:00", service, "storefront", "c1",
-                                             service, "p1", "service", result, "3 interactions"))
+    """The service's one pact (storefront's), verified against both implementations at PROVIDER_VERSION."""
+    version = pact_write(record.parent / "pacts", "storefront", service)
+    for against in ("monolith", "service"):
+        verification_append(record, Verification("2026-01-01T00:00:00+00:00", service, "storefront", version,
+                                                 service, PROVIDER_VERSION, against, result, "3 interactions"))
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +236,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     upstreams = [spawn([PYTHON, str(HERE / "upstream_app.py"), side, "0"], tmp / f"{side}.log",
                        r"(?m)^(?P<port>\d+)$") for side in ("monolith", "service")]
     record = tmp / "record.jsonl"
+    for name in ("orders", "ledger", "stats"):
+        pact_write(tmp / "pacts", "storefront", name)
     _verified(record, "orders", "passed")
     _verified(record, "ledger", "failed")
     config = tmp / "routes.toml"

@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 import yaml
 
-from strangler.config import parse_config
-from strangler.export_gateway import ExportError, default_backends, httproute_export, to_yaml
-from strangler.export_nginx import nginx_export
-from strangler.tests.conftest import free_port, start_upstream
+from strangler.export.gateway import ExportError, default_backends, httproute_export, to_yaml
+from strangler.export.nginx import nginx_export
+from strangler.proxy.config import parse_config
+from strangler.proxy.types import Mode, RouteState, RouteTable
+from strangler.testing import free_port
+from strangler.tests.conftest import start_upstream
 from strangler.tests.control_support import cli
-from strangler.types import Mode, RouteState, RouteTable
 
 DATA = Path(__file__).parent / "data"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -131,10 +132,10 @@ def test_gateway_document_is_the_expected_one() -> None:
                     "refunds: mirrors are not compared (no response diffing, no noise estimate), not shed under "
                     "load and carry no X-Strangler-Shadow header",
                     "notifications: no fallback to the monolith when the service fails, no retries (2 for "
-                    "idempotent methods), no circuit breaker (opens after 5 failures)",
+                    "safe methods), no circuit breaker (opens after 5 failures)",
                     "payments: the weights split each request; the strangler keeps each cohort (header "
                     "authorization) on one side",
-                    "payments: no fallback to the monolith when the service fails, no retries (2 for idempotent "
+                    "payments: no fallback to the monolith when the service fails, no retries (2 for safe "
                     "methods), no circuit breaker (opens after 5 failures)",
                     "target payments: the strangler signs requests with X-Internal-Credential (caller strangler); "
                     "a Gateway cannot, so payments must accept the gateway through its own credential (clients' "
@@ -143,15 +144,25 @@ def test_gateway_document_is_the_expected_one() -> None:
                     "that your implementation supports them",
                     "everywhere: signed overrides (X-Strangler-Override), per-target timeouts, X-Request-ID and "
                     "traceparent generation are the strangler's own",
+                    "tunnels: a Gateway passes a WebSocket upgrade to whichever backend the rule picks (give the "
+                    "backend's Service port appProtocol kubernetes.io/ws where the implementation asks for it) and "
+                    "times it out its own way: no tunnel idle_timeout or max_lifetime, no caps on open tunnels, no "
+                    "drain on a flip (open tunnels stay), upgrades a route does not allow are not refused; no rule "
+                    "sets timeouts.request, which would end tunnels; shadow mirrors no tunnel",
                 ]),
+                # Every route allows WebSocket by default, with the default tunnel limits.
+                "strangler.dev/tunnels": "\n".join(
+                    f"{name}: upgrades websocket; idle_timeout 300s, max_lifetime 3600s"
+                    for name in ("refunds", "notifications", "payments", "orders", "DEFAULT")
+                ),
             },
         },
         "spec": {
             "parentRefs": [{"name": "gateway"}],
             "rules": [
-                # Longest prefix first. Shadow: the strangler mirrors idempotent methods only (no
-                # dry-run header), so they get the mirror and everything else the monolith alone.
-                {"matches": [prefix(refunds, m) for m in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE")],
+                # Longest prefix first. Shadow: the strangler mirrors safe methods only (no dry-run
+                # header), so they get the mirror and everything else the monolith alone.
+                {"matches": [prefix(refunds, m) for m in ("GET", "HEAD", "OPTIONS")],
                  "filters": [STRIP, {"type": "RequestMirror", "requestMirror": {"backendRef": PAYMENTS}}],
                  "backendRefs": [MONOLITH]},
                 {"matches": [prefix(refunds)], "filters": [STRIP], "backendRefs": [MONOLITH]},
@@ -210,8 +221,8 @@ def test_gateway_shadow_mirrors_and_gives_the_service_no_weight() -> None:
     assert all(r["backendRefs"] == [MONOLITH] for r in shadow)
     mirrors = [f["requestMirror"]["backendRef"] for r in shadow for f in r["filters"] if f["type"] == "RequestMirror"]
     assert mirrors == [PAYMENTS]
-    assert {m.get("method") for m in shadow[0]["matches"]} == {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"}
-    assert shadow[1]["matches"] == [prefix("/api/v1/payments/refunds")]  # POST, PATCH...: answered, not mirrored
+    assert {m.get("method") for m in shadow[0]["matches"]} == {"GET", "HEAD", "OPTIONS"}
+    assert shadow[1]["matches"] == [prefix("/api/v1/payments/refunds")]  # writes, TRACE: answered, not mirrored
 
 
 def test_gateway_shadow_with_methods_and_a_dry_run_header() -> None:
@@ -281,8 +292,13 @@ def test_nginx_canary_edges_need_no_split(weight: int, upstream: str, timeouts: 
     table = load()
     text = nginx_export(table, {**file_states(table), "payments": RouteState(Mode.CANARY, weight)})
     assert "\nsplit_clients " not in text
-    assert f"    location = /api/v1/payments {{\n        proxy_connect_timeout {timeouts[0]};\n" \
+    tunnel = "        error_page 418 = @strangler_payments_tunnel;\n        if ($strangler_upgrade) {\n" \
+             "            return 418;\n        }\n"
+    assert f"    location = /api/v1/payments {{\n{tunnel}        proxy_connect_timeout {timeouts[0]};\n" \
            f"        proxy_read_timeout {timeouts[1]};\n        proxy_pass http://{upstream};\n" in text
+    assert "    location @strangler_payments_tunnel {\n" \
+           f"        proxy_connect_timeout {timeouts[0]};\n        proxy_read_timeout 300s;\n" \
+           f"        proxy_send_timeout 300s;\n        proxy_pass http://{upstream};\n" in text
 
 
 def test_nginx_method_filter_falls_through_to_the_shorter_route() -> None:
@@ -395,12 +411,14 @@ def request(port: int, method: str, path: str, **headers: str) -> tuple[int, str
 
 @pytest.mark.integration
 def test_nginx_runs_the_plan_against_real_upstreams(tmp_path: Path) -> None:
-    procs = {name: start_upstream(name) for name in PORTS}
-    listen = free_port()
-    table = load(table_text(**{name: port for name, (_, port) in procs.items()}))
-    conf = nginx_conf(tmp_path, nginx_export(table, file_states(table), listen=f"127.0.0.1:{listen}"))
-    nginx = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")])
-    try:
+    procs: dict[str, tuple[subprocess.Popen[str], int]] = {}
+    nginx: subprocess.Popen[bytes] | None = None
+    try:  # everything started is stopped below, whatever fails first (nginx missing, say)
+        procs.update((name, start_upstream(name)) for name in PORTS)
+        listen = free_port()
+        table = load(table_text(**{name: port for name, (_, port) in procs.items()}))
+        conf = nginx_conf(tmp_path, nginx_export(table, file_states(table), listen=f"127.0.0.1:{listen}"))
+        nginx = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")])
         for _ in range(200):  # nginx is ready once it accepts connections
             try:
                 socket.create_connection(("127.0.0.1", listen), timeout=1).close()
@@ -433,8 +451,9 @@ def test_nginx_runs_the_plan_against_real_upstreams(tmp_path: Path) -> None:
         assert hits.get("/api/v1/payments/refunds/get-1") == 1
         assert "/api/v1/payments/refunds/post-1" not in hits
     finally:
-        nginx.terminate()
-        nginx.wait(timeout=30)
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(timeout=30)
         for proc, _ in procs.values():
             proc.kill()
             proc.wait()

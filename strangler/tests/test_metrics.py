@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from strangler.metrics import Metrics
-from strangler.types import BreakerState
+from strangler.proxy.metrics import Metrics
+from strangler.proxy.types import BreakerState
 
 
 def test_render():

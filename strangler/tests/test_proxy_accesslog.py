@@ -6,8 +6,9 @@ import io
 import json
 import logging
 
-from strangler.accesslog import BufferedLineHandler
-from strangler.tests.conftest import base_config, free_port
+from strangler.proxy.accesslog import BufferedLineHandler
+from strangler.testing import free_port
+from strangler.tests.conftest import base_config
 
 
 class Collect(logging.Handler):

@@ -142,22 +142,12 @@ def test_connection_close_honoured(proxy):
     assert b"Connection: close" in response
 
 
-def test_upgrade_request_is_served_as_plain_http(proxy):
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
-        sock.sendall(b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-                     b"HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
-        data = b""
-        while not data.endswith(b"}"):
-            chunk = sock.recv(65536)
-            assert chunk
-            data += chunk
-        assert data.startswith(b"HTTP/1.1 200 ")
-        names = [k.lower() for k, _ in json.loads(data.partition(b"\r\n\r\n")[2])["headers"]]
-        assert "upgrade" not in names and "http2-settings" not in names and "connection" not in names
-        sock.sendall(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while not data.endswith(b"}"):
-            chunk = sock.recv(65536)
-            assert chunk
-            data += chunk
-        assert data.startswith(b"HTTP/1.1 200 ") and b'"path": "/again"' in data
+def test_upgrade_the_route_does_not_allow_is_refused(proxy):
+    """Only the route's `tunnel.upgrades` (websocket by default) pass; h2c gets a JSON 400, not a tunnel.
+    An Upgrade without "Connection: upgrade" is no upgrade request: dropped, served as plain HTTP
+    (test_hop_by_hop_request_headers_are_stripped)."""
+    response, closed = raw_exchange(proxy.port, b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                                    b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 400 ") and closed
+    error = json.loads(response.partition(b"\r\n\r\n")[2])["error"]
+    assert error["code"] == "upgrade_not_allowed" and "websocket" in error["message"]

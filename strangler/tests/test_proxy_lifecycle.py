@@ -59,7 +59,7 @@ def test_upstream_stalling_mid_body_closes_the_client_connection(make_proxy, ups
 
 
 def test_request_body_to_a_down_upstream_is_not_read_forever(make_proxy, upstreams):
-    from strangler.tests.conftest import free_port
+    from strangler.testing import free_port
 
     proxy = make_proxy(base_config(free_port(), upstreams["service"], retry={"attempts": 0}))
     body = b"x" * 200_000

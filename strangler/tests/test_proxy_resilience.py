@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import time
 
-from strangler.tests.conftest import base_config, free_port, hits, reset_hits
-from strangler.types import BreakerState
+import pytest
+
+from strangler.proxy.types import BreakerState
+from strangler.testing import free_port
+from strangler.tests.conftest import base_config, hits, reset_hits
 
 
 def test_get_falls_back_to_monolith_when_service_is_down(make_proxy):
@@ -125,3 +128,100 @@ def test_pooled_connections_are_reused_then_closed_after_the_idle_timeout(make_p
     assert peer() == first  # kept alive and reused from the pool
     time.sleep(0.6)
     assert peer() != first  # idle too long: closed by the proxy, a fresh connection is opened
+
+
+class _TrailingBytesUpstream:
+    """A raw upstream that follows its first answer on each connection with the start of another
+    response, in the same write: bytes after a complete Content-Length response."""
+
+    GARBAGE = b"HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 300\r\n\r\nSMUGGLED"
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn, self.connections), daemon=True).start()
+
+    def _serve(self, conn, number: int) -> None:
+        buf, answered = b"", 0
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    body = b"conn-%d" % number
+                    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                    if head.startswith(b"HEAD "):  # the body a HEAD answer must not have: bytes after it
+                        conn.sendall(answer)
+                    else:
+                        conn.sendall(answer + (self.GARBAGE if answered == 0 else b""))
+                    answered += 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("first", ["GET", "HEAD"])
+def test_bytes_after_a_complete_response_close_the_upstream_connection(make_proxy, upstreams, first):
+    raw = _TrailingBytesUpstream()
+    try:
+        proxy = make_proxy(base_config(raw.port, upstreams["service"]))
+        status, headers, body = proxy.request(first, "/anything")
+        assert (status, body) == (200, b"conn-1" if first == "GET" else b"")
+        status, headers, body = proxy.request("GET", "/anything")
+        assert (status, body) == (200, b"conn-2")  # never the smuggled bytes, never the first connection again
+        assert "x-smuggled" not in headers and "x-request-id" in headers
+        assert raw.connections == 2
+    finally:
+        raw.close()
+
+
+def test_writes_are_not_retried_nor_fall_back_without_an_honoured_idempotency_key(make_proxy, upstreams):
+    service, monolith = upstreams["service"], upstreams["monolith"]
+    proxy = make_proxy(mode="service", retry={"attempts": 2, "backoff_base": 0.001})
+    reset_hits(service)
+    reset_hits(monolith)
+    for method in ("PUT", "DELETE"):
+        status, _, _ = proxy.request(method, f"/api/v1/payments/{method}-drop?drop=1", body=b"{}")
+        assert status == 502  # the connection dropped after the service may have applied it: the client decides
+        status, _, _ = proxy.request(method, f"/api/v1/payments/{method}-busy?svc_status=503", body=b"{}")
+        assert status == 503  # the service's own answer, relayed: nothing is re-sent
+        assert hits(service)[f"/api/v1/payments/{method}-drop"] == 1  # sent once
+        assert hits(service)[f"/api/v1/payments/{method}-busy"] == 1
+    assert not any(path.startswith("/api/v1/payments/") for path in hits(monolith))  # never re-sent there
+    # An Idempotency-Key alone changes nothing while the route does not say the upstreams honour it.
+    status, _, _ = proxy.request("PUT", "/api/v1/payments/keyed?drop=1", body=b"{}", headers={"Idempotency-Key": "k1"})
+    assert status == 502 and hits(service)["/api/v1/payments/keyed"] == 1
+
+
+def test_a_write_with_an_idempotency_key_the_route_honours_is_retried_and_falls_back(make_proxy, upstreams):
+    service, monolith = upstreams["service"], upstreams["monolith"]
+    proxy = make_proxy(mode="service", idempotency_key_honoured=True, retry={"attempts": 2, "backoff_base": 0.001})
+    reset_hits(service)
+    reset_hits(monolith)
+    status, body = proxy.json("POST", "/api/v1/payments/charge?svc_status=503", body=b"{}",
+                              headers={"Idempotency-Key": "order-7"})
+    assert (status, body["upstream"]) == (200, "monolith")
+    assert hits(service)["/api/v1/payments/charge"] == 3 and hits(monolith)["/api/v1/payments/charge"] == 1
+    status, _, _ = proxy.request("POST", "/api/v1/payments/nokey?svc_status=503", body=b"{}")
+    assert status == 503 and hits(service)["/api/v1/payments/nokey"] == 1

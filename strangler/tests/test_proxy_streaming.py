@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
+
+from strangler.tests.conftest import proxy_in_process
 
 HERE = Path(__file__).parent
 SIZE = 50 * 1024 * 1024
@@ -42,13 +42,8 @@ prefix = "/api/v1/payments"
 service = "payments"
 mode = "service"
 """)
-    proc = subprocess.Popen([sys.executable, "-m", "strangler.tests.proxy_proc", str(cfg)], stdout=subprocess.PIPE,
-                            text=True, cwd=HERE.parent.parent)
-    assert proc.stdout is not None
-    port = int(proc.stdout.readline())
-    yield proc.pid, port
-    proc.kill()
-    proc.wait()
+    with proxy_in_process(cfg) as running:
+        yield running
 
 
 def _reset_peak(pid: int) -> None:

@@ -7,8 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from strangler.routing import RequestInfo, cohort_bucket, decide, match, sign_override, verify_override
-from strangler.types import CohortKey, Mode, Route, RouteState, RouteTable, Side, Target
+from strangler.proxy.routing import RequestInfo, cohort_bucket, decide, match, sign_override, verify_override
+from strangler.proxy.types import CohortKey, Mode, Route, RouteState, RouteTable, Side, Target
 
 TARGETS = {"monolith": Target("monolith", "127.0.0.1", 1), "payments": Target("payments", "127.0.0.1", 2)}
 PAYMENTS = Route(name="payments", prefix="/api/v1/payments", service="payments",
@@ -50,6 +50,11 @@ def test_modes():
     assert decide(shadow, _info("1", method="POST")).mirror is False
     dry = replace(shadow, shadow=replace(shadow.shadow, dry_run_header="X-Dry-Run"))
     assert decide(dry, _info("1", method="POST")).mirror is True
+    for method in ("PUT", "DELETE", "PATCH", "TRACE"):  # writes (and TRACE) are not mirrored as real requests
+        assert decide(shadow, _info("1", method=method)).mirror is False, method
+        assert decide(dry, _info("1", method=method)).mirror is True, method
+    for method in ("GET", "HEAD", "OPTIONS"):
+        assert decide(shadow, _info("1", method=method)).mirror is True, method
     assert decide(TABLE.routes[-1], _info("1"), Side.SERVICE).side is Side.MONOLITH  # DEFAULT has no service
 
 
@@ -91,7 +96,7 @@ def test_cohort_falls_back_to_client_ip_and_reads_cookies():
 def test_bucket_is_stable_across_processes():
     keys = [b"h:alice", b"h:bob", b"ip:10.0.0.1"]
     here = [cohort_bucket(k) for k in keys]
-    code = ("from strangler.routing import cohort_bucket; "
+    code = ("from strangler.proxy.routing import cohort_bucket; "
             f"print([cohort_bucket(k) for k in {keys!r}])")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(Path(__file__).parents[2]))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from strangler.diff import Response, compare, flatten
+from strangler.proxy.diff import Response, compare, flatten
+from strangler.proxy.types import Route, ShadowPolicy
 from strangler.tests.conftest import base_config, hits, reset_hits
-from strangler.types import Route, ShadowPolicy
 
 ROUTE = Route(name="r", prefix="/r", service="svc",
               shadow=ShadowPolicy(compare_headers=("Content-Type",), ignore_paths=("meta.*.at", "id")))
@@ -107,9 +107,9 @@ def test_mirror_does_not_delay_the_client_and_drops_when_saturated(make_proxy, u
 
 
 def test_shedding_follows_cpu_utilisation():
-    from strangler.shadow import Shadower
+    from strangler.proxy.shadow import Shadower
 
-    shadower = Shadower(server=None, concurrency=8)  # type: ignore[arg-type]
+    shadower = Shadower(upstreams=None, metrics=None, concurrency=8)  # type: ignore[arg-type]
     shadower.adjust(0.5)
     assert shadower.shed == 0.0
     shadower.adjust(0.95)  # saturated: back off at once
@@ -121,7 +121,7 @@ def test_shedding_follows_cpu_utilisation():
     for _ in range(5):
         shadower.adjust(0.3)
     assert shadower.shed == 0.0
-    off = Shadower(server=None, concurrency=8, shed=False)  # type: ignore[arg-type]
+    off = Shadower(upstreams=None, metrics=None, concurrency=8, shed=False)  # type: ignore[arg-type]
     off.adjust(1.0)
     assert off.shed == 0.0
 
@@ -138,3 +138,25 @@ def test_shed_mirrors_are_dropped_and_counted(make_proxy, upstreams):
     before = report["compared"]
     assert proxy.json("GET", "/api/v1/payments/calm")[0] == 200
     _wait_report(proxy, "payments", "compared", before + 1)
+
+
+def test_put_and_delete_are_mirrored_only_as_dry_runs_and_never_replayed(make_proxy, upstreams):
+    proxy = _shadow_proxy(make_proxy, upstreams)
+    reset_hits(upstreams["service"])
+    reset_hits(upstreams["monolith"])
+    for n, method in enumerate(("PUT", "DELETE"), start=1):
+        status, body = proxy.json(method, f"/api/v1/payments/{method}?dry=1", body=b'{"amount": 5}')
+        assert (status, body["upstream"], body["dry_run"]) == (200, "monolith", None)
+        report = _wait_report(proxy, "payments", "compared", n)
+        assert report["samples"][-1]["field"] == "dry_run"
+        assert report["samples"][-1]["service"] == "1"  # the mirror carried the dry-run header
+        assert hits(upstreams["service"])[f"/api/v1/payments/{method}"] == 1
+        assert hits(upstreams["monolith"])[f"/api/v1/payments/{method}"] == 1  # no noise replay of a write
+
+    proxy = _shadow_proxy(make_proxy, upstreams, dry_run_header="")
+    reset_hits(upstreams["service"])
+    assert proxy.json("PUT", "/api/v1/payments/put2", body=b"{}")[0] == 200
+    assert proxy.json("DELETE", "/api/v1/payments/delete2")[0] == 200
+    assert proxy.json("GET", "/api/v1/payments/after")[0] == 200
+    _wait_report(proxy, "payments", "compared", 1)
+    assert not {"/api/v1/payments/put2", "/api/v1/payments/delete2"} & set(hits(upstreams["service"]))

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from strangler.config import parse_config
-from strangler.store import (
+from strangler.control.store import (
     SEED_ACTOR,
     FlipRefused,
     InvalidState,
@@ -19,8 +18,9 @@ from strangler.store import (
     open_store,
     parse_state,
 )
+from strangler.proxy.config import parse_config
+from strangler.proxy.types import Mode, RouteState, RouteTable
 from strangler.tests.control_support import pg_database
-from strangler.types import Mode, RouteState, RouteTable
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +112,24 @@ def test_set_history_rollback_round_trip(store: Store) -> None:
     assert store.history("billing") and all(e.route == "billing" for e in store.history("billing"))
 
 
+def test_an_override_is_audited_without_moving_the_route_and_rollback_skips_it(store: Store) -> None:
+    store.set_state("orders", RouteState(Mode.SHADOW), actor="a", reason="1")
+
+    def refuse(route, current, new):
+        if new.mode is Mode.SERVICE:
+            raise FlipRefused("contracts missing")
+
+    with pytest.raises(FlipRefused):
+        store.override_audit("orders", RouteState(Mode.SERVICE, 100), actor="b", reason="debug", guard=refuse)
+    entry = store.override_audit("orders", RouteState(Mode.SERVICE, 100), actor="b", reason="debug", guard=refuse,
+                                 force=True)
+    assert (entry.from_state, entry.to_state) == (RouteState(Mode.SHADOW), RouteState(Mode.SHADOW))
+    assert entry.reason == "debug [forced past: contracts missing]"
+    assert store.history("orders", limit=1)[0].id == entry.id
+    undo = store.rollback("orders", actor="a", reason="undo 1")  # the shadow flip, not the override
+    assert store.states()["orders"] == RouteState(Mode.MONOLITH) and undo.undoes == entry.id - 1
+
+
 def test_rollback_after_a_new_change_undoes_that_change(store: Store) -> None:
     store.set_state("orders", RouteState(Mode.SHADOW), actor="a", reason="1")
     store.set_state("orders", RouteState(Mode.SERVICE, 100), actor="a", reason="2")
@@ -145,6 +163,25 @@ def test_reason_and_actor_are_required(store: Store) -> None:
         store.set_state("orders", RouteState(Mode.SHADOW), actor="ann", reason="  ")
     with pytest.raises(InvalidState, match="actor is required"):
         store.set_state("orders", RouteState(Mode.SHADOW), actor="", reason="r")
+
+
+def test_drain_requests_are_recorded_in_order(store: Store) -> None:
+    version = store.version()
+    assert store.last_drain() == 0
+    first = store.request_drain("orders", 10, actor="ann", reason="moved to the service")
+    second = store.request_drain("billing", 0.5, actor="bob", reason="again")
+    assert store.version() == version + 2  # replicas notice a drain like a flip
+    assert store.drains_after(0) == [first, second]
+    assert store.drains_after(first.id) == [second] and store.last_drain() == second.id
+    assert (second.route, second.grace, second.actor) == ("billing", 0.5, "bob")
+    with pytest.raises(UnknownRoute):
+        store.request_drain("nope", 1, actor="a", reason="r")
+    for grace in (-1, 3601, True, "5"):
+        with pytest.raises(InvalidState):
+            store.request_drain("orders", grace, actor="a", reason="r")  # type: ignore[arg-type]
+    with pytest.raises(InvalidState):
+        store.request_drain("orders", 1, actor="a", reason=" ")
+    assert store.last_drain() == second.id
 
 
 def test_parse_state_operator_input() -> None:

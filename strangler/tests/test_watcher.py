@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from strangler.store import open_store
+from strangler.control.store import open_store
+from strangler.control.watcher import RedisPublisher, Watcher
+from strangler.proxy.types import Mode, RouteState
 from strangler.tests.control_support import REDIS_URL
 from strangler.tests.test_store import make_table
-from strangler.types import Mode, RouteState
-from strangler.watcher import RedisPublisher, Watcher
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +26,14 @@ pytestmark = pytest.mark.integration
 class Recorder:
     def __init__(self) -> None:
         self.applied: list[tuple[float, dict[str, RouteState]]] = []
+        self.drains: list[tuple[str, float]] = []
 
     def apply_states(self, states: Mapping[str, RouteState]) -> None:
         self.applied.append((time.time(), dict(states)))
+
+    def drain_tunnels(self, route: str, grace: float) -> int:
+        self.drains.append((route, grace))
+        return 0
 
 
 async def _until(predicate, timeout: float) -> None:
@@ -57,6 +62,31 @@ def test_polling_applies_a_change_made_by_another_store(tmp_path: Path) -> None:
                 assert watcher.applied["poll"] == 1
                 await asyncio.sleep(0.6)
                 assert len(proxy.applied) == 2  # an unchanged version is not re-applied
+            finally:
+                await watcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_drain_requests_reach_the_proxy_with_what_is_left_of_their_grace(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/r.db"
+
+    async def scenario() -> None:
+        with open_store(url, make_table()) as replica_store, open_store(url, make_table()) as cli_store:
+            await asyncio.to_thread(cli_store.request_drain, "orders", 5.0, actor="a", reason="before start")
+            proxy = Recorder()
+            watcher = Watcher(replica_store, proxy, fast_poll=0.25)
+            await watcher.start()
+            try:
+                await asyncio.sleep(0.6)
+                assert proxy.drains == []  # older than this replica: none of its tunnels
+                await asyncio.to_thread(cli_store.set_state, "orders", RouteState(Mode.SERVICE, 100), actor="a",
+                                        reason="flip")
+                await asyncio.to_thread(cli_store.request_drain, "orders", 2.0, actor="a", reason="moved")
+                await _until(lambda: proxy.drains, 2.0)
+                [(route, grace)] = proxy.drains
+                assert route == "orders" and 1.0 < grace <= 2.0
+                assert proxy.applied[-1][1]["orders"] == RouteState(Mode.SERVICE, 100)  # the flip came first
             finally:
                 await watcher.close()
 

@@ -8,6 +8,8 @@ It echoes what it received as JSON and can be told (by query string) to misbehav
   nonce=1        add a random `request_nonce` field       amount=N   an `amount` field
   svc_X=...      X=... on the service only          dry=1      echo X-Dry-Run as `dry_run`
   size=N         /download: N bytes of body (chunked=1 for chunked framing)
+  /sse           server-sent events, chunked: `beats` events `beat` seconds apart (gap=S: a pause of S
+                 seconds after the second event), then "event: end"; plain=1: as application/octet-stream
 GET /_hits returns how many requests each path got; POST /_reset clears the counts.
 """
 
@@ -93,6 +95,10 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/download":
             self._download(int(q["size"]), q.get("chunked") == "1")
             return
+        if path == "/sse":
+            self._sse(int(q.get("beats", 3)), float(q.get("beat", 0.5)), float(q.get("gap", 0)),
+                      "application/octet-stream" if q.get("plain") == "1" else "text/event-stream; charset=utf-8")
+            return
         if status in (204, 304):
             self.send_response(status)
             self.send_header("X-Upstream", NAME)
@@ -164,6 +170,23 @@ class Handler(BaseHTTPRequestHandler):
             left -= len(part)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
+
+    def _sse(self, beats: int, beat: float, gap: float, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for i in range(beats):
+                event = b"event: beat\ndata: %d %.3f\n\n" % (i, time.time())
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+                time.sleep(beat + (gap if i == 1 else 0))
+            end = b"event: end\ndata: done\n\n"
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(end), end))
+        except OSError:  # the proxy cut the stream
+            self.close_connection = True
 
     def _json(self, status: int, data: object) -> None:
         body = json.dumps(data).encode()

@@ -3,14 +3,14 @@ queue folder under `make run`); its worker consumes only the ``payments`` queue:
 
     celery -A payments_service worker -Q payments
 
-Outbox rows are published by the kernel's relay: ``python manage.py relay_outbox --loop``.
+Outbox rows are published by the kit's relay: ``python manage.py relay_outbox --loop``.
 """
 
 import os
 
 from celery import Celery, signals
 
-from monolith.kernel.tracing import tracing_setup
+from strangler.django.tracing import tracing_setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payments_service.settings")
 

@@ -1,8 +1,8 @@
 """Exceptions of the service's own HTTP edge.
 
-Plain DRF exceptions, not the kernel's DomainError: they are raised from the authentication
-class, which DRF imports while ``rest_framework.views`` is still initialising, and the kernel's
-errors module imports those views.
+Plain DRF exceptions, not the kit's DomainError: they are raised from the authentication
+class, which DRF imports while ``rest_framework.views`` is still initialising, so they stay clear
+of anything that renders responses through those views.
 """
 
 from rest_framework import status

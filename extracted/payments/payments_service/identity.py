@@ -30,7 +30,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from payments_service.exceptions import IdentityUnavailable
-from strangler.credentials import HEADER, CredentialSource
+from strangler.django.internal_auth import HEADER, CredentialSource, internal_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class TokenIntrospector:
         raise IdentityUnavailable()
 
 
+MONOLITH_AUDIENCE = "monolith"  # the monolith's name for internal credentials (its INTERNAL_AUTH_CALLER)
 _introspector: TokenIntrospector | None = None
 _introspector_lock = threading.Lock()
 
@@ -143,7 +144,7 @@ def introspector_get() -> TokenIntrospector:
         if _introspector is None:
             _introspector = TokenIntrospector(
                 monolith_url=settings.MONOLITH_URL,
-                credentials=CredentialSource(settings.INTERNAL_AUTH_SECRET, settings.INTERNAL_AUTH_CALLER),
+                credentials=internal_credentials(MONOLITH_AUDIENCE),
                 timeout=(settings.IDENTITY_CONNECT_TIMEOUT, settings.IDENTITY_READ_TIMEOUT),
             )
         return _introspector
@@ -156,7 +157,7 @@ def introspector_reset() -> None:
         _introspector = None
 
 
-_SETTINGS_USED = {"MONOLITH_URL", "INTERNAL_AUTH_SECRET", "INTERNAL_AUTH_CALLER",
+_SETTINGS_USED = {"MONOLITH_URL", "INTERNAL_AUTH_SECRET", "INTERNAL_AUTH_KEYS", "INTERNAL_AUTH_CALLER",
                   "IDENTITY_CONNECT_TIMEOUT", "IDENTITY_READ_TIMEOUT"}
 
 

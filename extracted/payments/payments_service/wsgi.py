@@ -4,7 +4,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from monolith.kernel.tracing import tracing_setup
+from strangler.django.tracing import tracing_setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payments_service.settings")
 # Before the handler loads the middleware (Django's instrumentation adds its own); once per worker.

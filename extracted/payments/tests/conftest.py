@@ -12,9 +12,26 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from strangler.credentials import HEADER, credential_mint
+from strangler.django.testing import network_guard_fixture
+from strangler.proxy.credentials import HEADER, credential_mint
 from tests import live
 from tests.fake_monolith import FakeMonolith
+
+# Every step commits before it calls out (strangler.django.testing).
+no_network_in_transaction = network_guard_fixture(
+    "monolith.payments.processors.FakeProcessor.charge",
+    "monolith.payments.processors.FakeProcessor.refund",
+)
+
+
+@pytest.fixture(autouse=True)
+def fake_processor_ledger():
+    """Each test starts with a processor that has seen no idempotency key."""
+    from monolith.payments.processors import FakeProcessor
+
+    FakeProcessor.ledger_reset()
+    yield FakeProcessor
+    FakeProcessor.ledger_reset()
 
 
 @pytest.fixture
@@ -22,7 +39,7 @@ def mint(settings) -> Callable[..., str]:
     """``mint("strangler")``: a credential the in-process service accepts from that caller."""
 
     def _mint(caller: str, **kwargs) -> str:
-        return credential_mint(settings.INTERNAL_AUTH_SECRET, caller, **kwargs)
+        return credential_mint(settings.INTERNAL_AUTH_SECRET, caller, **{"audience": "payments-service", **kwargs})
 
     return _mint
 
@@ -84,13 +101,13 @@ def fake_backed_service(tmp_path_factory, fake_monolith_server) -> Iterator[live
 class ServiceClient:
     """Calls a live service as the strangler proxy would: its credential plus the user's token."""
 
-    def __init__(self, url: str, secret: str, token: str | None = None) -> None:
-        self.url, self.secret, self.token = url, secret, token
+    def __init__(self, url: str, secret: str, token: str | None = None, *, audience: str = "payments-service") -> None:
+        self.url, self.secret, self.token, self.audience = url, secret, token, audience
         self.session = requests.Session()
 
     def call(self, method: str, path: str, *, json: object = None, key: str | None = None,
              caller: str = "strangler") -> requests.Response:
-        headers = {HEADER: credential_mint(self.secret, caller)}
+        headers = {HEADER: credential_mint(self.secret, caller, audience=self.audience)}
         if self.token:
             headers["Authorization"] = f"Token {self.token}"
         if key:
@@ -109,3 +126,15 @@ def monolith_user(monolith: live.Server) -> tuple[uuid.UUID, str]:
     assert token.status_code == 200, token.text
     return uuid.UUID(created.json()["id"]), token.json()["token"]
 
+
+
+def monolith_order(monolith: live.Server, token: str) -> uuid.UUID:
+    """An order of the token's user, placed through the monolith's public API (one unit of the
+    product with the most stock): what a public charge must name."""
+    auth = {"Authorization": f"Token {token}"}
+    products = requests.get(f"{monolith.url}/api/v1/products/", headers=auth, timeout=30).json()
+    product = max(products, key=lambda p: p["available"])
+    created = requests.post(f"{monolith.url}/api/v1/orders/", json={"lines": [{"product_id": product["id"],
+                            "quantity": 1}]}, headers=auth | {"Idempotency-Key": str(uuid.uuid4())}, timeout=30)
+    assert created.status_code == 201, created.text
+    return uuid.UUID(created.json()["id"])

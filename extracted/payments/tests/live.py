@@ -8,25 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from strangler.testing import free_port, process_stop
+
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = SERVICE_DIR.parents[1]
 BIN = Path(sys.executable).parent
 # Environment the test runner may carry that must not leak into the servers' settings.
 _SCRUBBED = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "VAR_DIR",
-             "BROKER_DIR", "MONOLITH_URL", "INTERNAL_AUTH_SECRET", "SECRET_KEY", "DEBUG", "OUTBOX_QUEUES"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+             "MONOLITH_URL", "INTERNAL_AUTH_SECRET", "SECRET_KEY", "DEBUG", "OUTBOX_QUEUES"}
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -69,13 +64,7 @@ class Server:
     proc: subprocess.Popen
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process_stop(self.proc)
 
 
 def gunicorn(name: str, wsgi: str, *, cwd: Path, env: dict[str, str], log: Path) -> Server:
@@ -99,6 +88,11 @@ def monolith_start(tmp: Path, *, secret: str) -> Server:
     env = base_env(DJANGO_SETTINGS_MODULE="monolith.config.settings", VAR_DIR=str(tmp / "var"),
                    DATABASE_URL=f"sqlite:///{tmp / 'mono.sqlite3'}", INTERNAL_AUTH_SECRET=secret)
     manage(REPO_ROOT, env, "migrate", "--noinput", "-v0")
+    # The demo catalog, so tests can place real orders (a public charge names one the user owns).
+    seeded = subprocess.run([sys.executable, "-m", "monolith.config.seed_demo"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=180)
+    if seeded.returncode != 0:
+        raise AssertionError(f"seeding the monolith failed:\n{seeded.stdout}\n{seeded.stderr}")
     return gunicorn("monolith", "monolith.config.wsgi", cwd=REPO_ROOT, env=env, log=tmp / "monolith.log")
 
 

@@ -1,5 +1,5 @@
 """Events leave the service through its own outbox: a charge writes PaymentCaptured and
-PaymentSynced in the service's database, and the kernel's relay (run as the service runs it)
+PaymentSynced in the service's database, and the kit's relay (run as the service runs it)
 routes them, per OUTBOX_ROUTES, to the monolith's queue on a real Redis."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def redis_db():
 
 def _outbox(db: Path, payment_id: str) -> dict[str, dict]:
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT event_type, envelope, published_at FROM kernel_outboxmessage").fetchall()
+        rows = conn.execute("SELECT event_type, envelope, published_at FROM strangler_outbox_outboxmessage").fetchall()
     return {event_type: {"envelope": json.loads(envelope), "published_at": published_at}
             for event_type, envelope, published_at in rows if payment_id in envelope}
 
@@ -57,11 +57,13 @@ def _queued_envelopes(redis_client, queue: str) -> list[dict]:
 
 def test_a_charge_writes_captured_and_synced_and_the_relay_routes_them_to_the_monolith(
         fake_backed_service, fake_monolith_server, redis_db):
+    fake_monolith_server.reset()  # whatever an earlier test left it answering
     user_id = uuid.uuid4()
     fake_monolith_server.tokens["events-token"] = user_id
     client = ServiceClient(fake_backed_service.url, fake_monolith_server.secret, token="events-token")
     response = client.call("POST", "/api/v1/payments/", key=f"ev-{uuid.uuid4()}", json={
-        "order_id": str(uuid.uuid4()), "amount_minor": 990, "currency": "EUR", "card_token": "tok_visa"})
+        "order_id": str(fake_monolith_server.order_for(user_id)), "amount_minor": 990, "currency": "EUR",
+        "card_token": "tok_visa"})
     assert response.status_code == 201, response.text
     payment_id = response.json()["id"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from payments_service.auth import ServiceUser
 from payments_service.identity import TokenIntrospector
-from strangler.credentials import CredentialSource
+from strangler.proxy.credentials import CredentialSource
 from tests.live import free_port
 
 API = "/api/v1/payments/"
@@ -114,11 +114,41 @@ def test_a_charge_belongs_to_the_introspected_user(fake_monolith, call):
 
     user_id = uuid.uuid4()
     fake_monolith.tokens["tok-a"] = user_id
-    response = call("tok-a", method="post", data={"order_id": str(uuid.uuid4()), "amount_minor": 1250,
-                                                  "currency": "EUR", "card_token": "tok_visa"},
+    response = call("tok-a", method="post", data={"order_id": str(fake_monolith.order_for(user_id)),
+                                                  "amount_minor": 1250, "currency": "EUR", "card_token": "tok_visa"},
                     HTTP_IDEMPOTENCY_KEY=f"k-{uuid.uuid4()}")
     assert response.status_code == 201, response.content
     assert Payment.objects.get(pk=response.json()["id"]).user_id == user_id
+
+
+@pytest.mark.django_db
+def test_a_charge_for_an_order_the_monolith_says_is_someone_elses_is_404_and_writes_nothing(fake_monolith, call):
+    from monolith.payments.models import Payment
+
+    fake_monolith.tokens["tok-a"] = uuid.uuid4()
+    body = {"amount_minor": 1250, "currency": "EUR", "card_token": "tok_visa"}
+    for order_id in (fake_monolith.order_for(uuid.uuid4()), uuid.uuid4()):  # another user's; no such order
+        response = call("tok-a", method="post", data={**body, "order_id": str(order_id)},
+                        HTTP_IDEMPOTENCY_KEY=f"k-{uuid.uuid4()}")
+        _error(response, 404, "order_not_found")
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_charge_whose_order_owner_cannot_be_told_is_503_with_retry_after(fake_monolith, call):
+    from monolith.payments.models import Payment
+
+    user_id = uuid.uuid4()
+    fake_monolith.tokens["tok-a"] = user_id
+    order_id = fake_monolith.order_for(user_id)
+    assert call("tok-a").status_code == 200  # the token is known (and cached) before the monolith fails
+    fake_monolith.mode = "error"
+    response = call("tok-a", method="post", data={"order_id": str(order_id), "amount_minor": 1250,
+                                                  "currency": "EUR", "card_token": "tok_visa"},
+                    HTTP_IDEMPOTENCY_KEY=f"k-{uuid.uuid4()}")
+    _error(response, 503, "orders_unavailable")
+    assert int(response["Retry-After"]) >= 1
+    assert not Payment.objects.exists()
 
 
 class _Clock:
@@ -130,7 +160,7 @@ class _Clock:
 
 
 def _introspector(fake, clock: _Clock, **kwargs) -> TokenIntrospector:
-    return TokenIntrospector(monolith_url=fake.url, credentials=CredentialSource(fake.secret, "payments-service"),
+    return TokenIntrospector(monolith_url=fake.url, credentials=CredentialSource(fake.secret, "payments-service", audience="monolith"),
                              timeout=(0.5, 2), clock=clock, **kwargs)
 
 

@@ -18,8 +18,8 @@ from django.urls import get_resolver
 get_resolver().url_patterns
 from django.core.management import call_command
 call_command("check")
-import monolith, payments_service, strangler.credentials
-print(monolith.__file__, payments_service.__file__, strangler.credentials.__file__)
+import monolith, payments_service, strangler.proxy.credentials
+print(monolith.__file__, payments_service.__file__, strangler.proxy.credentials.__file__)
 """
 
 

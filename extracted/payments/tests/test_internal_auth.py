@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from strangler.credentials import TTL, credential_mint
+from strangler.proxy.credentials import TTL, credential_mint
 
 API = "/api/v1/payments/"
 INTERNAL = "/internal/v1/payments/sync/checksums/"
@@ -45,7 +45,7 @@ def test_expired_credential_is_refused(client, mint, path):
 
 
 def test_credential_signed_with_another_secret_is_refused(client):
-    _assert_credential_required(client.get(API, **{_META: credential_mint("another-secret", "strangler")}))
+    _assert_credential_required(client.get(API, **{_META: credential_mint("another-secret", "strangler", audience="payments-service")}))
 
 
 @pytest.mark.parametrize(("path", "caller"), [
@@ -79,7 +79,11 @@ def test_healthz_is_open(client):
 
 
 @pytest.mark.django_db
-def test_readyz_is_open_and_checks_database_and_broker(client):
+def test_readyz_is_open_and_checks_database_and_broker(client, monkeypatch):
+    from payments_service.celery import app
+
+    # The machine's Redis (the default broker is make run's embedded one, not up during tests).
+    monkeypatch.setitem(app.conf, "CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
@@ -107,3 +111,47 @@ def test_the_schema_is_behind_the_guard_and_describes_the_token_scheme(client, m
     response = client.get("/api/schema/", HTTP_X_INTERNAL_CREDENTIAL=mint("strangler"))
     assert response.status_code == 200
     assert b"tokenAuth" in response.content and b"/api/v1/payments/" in response.content
+
+
+def test_the_schema_says_what_the_guard_and_the_introspection_answer(client, mint):
+    """Each public operation needs the proxy's credential and a user token (declared together), and
+    documents the guard's 401 and the introspection's 503, with the kit's error body."""
+    import yaml
+
+    document = yaml.safe_load(client.get("/api/schema/", HTTP_X_INTERNAL_CREDENTIAL=mint("strangler")).content)
+    assert set(document["components"]["securitySchemes"]) == {"tokenAuth", "internalCredential"}
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    assert operations
+    for operation in operations:
+        assert operation["security"] == [{"tokenAuth": [], "internalCredential": []}]
+        for status in ("401", "503"):
+            content = operation["responses"][status]["content"]["application/json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+@pytest.mark.parametrize("value", ["v1.strangler.4102444800." + "é" * 43,
+                                   "v2.strangler.payments-service.4102444800." + "é" * 43])
+def test_a_non_ascii_credential_is_401_not_500(client, value):
+    _assert_credential_required(client.get(API, **{_META: value}))
+
+
+def test_a_credential_minted_for_another_service_is_refused(client, settings):
+    # Same root secret, same allowed caller, but minted for catalog: payments refuses it.
+    value = credential_mint(settings.INTERNAL_AUTH_SECRET, "strangler", audience="catalog")
+    _assert_credential_required(client.get(API, **{_META: value}))
+
+
+def test_pairwise_keys_hold_only_this_services_pairs(client, settings):
+    from strangler.proxy.credentials import Keyring
+
+    settings.INTERNAL_AUTH_SECRET = ""
+    settings.INTERNAL_AUTH_KEYS = {"strangler>payments-service": "pair-key"}
+    proxy = Keyring(pairs={"strangler>payments-service": "pair-key"})
+    ok = client.get(API, **{_META: credential_mint(proxy, "strangler", audience="payments-service")})
+    assert ok.json()["error"]["code"] == "not_authenticated"  # past the guard, on to the user token
+    forged = Keyring(pairs={"strangler>payments-service": "another-key"})
+    _assert_credential_required(client.get(API, **{_META: credential_mint(forged, "strangler",
+                                                                           audience="payments-service")}))
+    # No monolith>payments-service pair here: the monolith's credentials are refused however signed.
+    _assert_credential_required(client.get(API, **{_META: credential_mint("pair-key", "monolith",
+                                                                           audience="payments-service")}))

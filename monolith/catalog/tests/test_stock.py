@@ -6,8 +6,8 @@ from django.db import connection
 
 from monolith.catalog import interface as catalog
 from monolith.catalog.models import StockLevel, StockReservation
-from monolith.kernel.errors import Conflict, ValidationFailed
 from monolith.kernel.money import Money
+from strangler.django.errors import Conflict, ValidationFailed
 
 
 def _product(sku: str, on_hand: int, price: int = 1000) -> catalog.ProductDTO:

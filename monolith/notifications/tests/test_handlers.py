@@ -3,14 +3,15 @@ import uuid
 import pytest
 from django.core import mail
 
-from monolith.kernel import bus
-from monolith.kernel.events import event_envelope
-from monolith.kernel.models import InboxMessage
 from monolith.notifications.handlers import ORDER_CONFIRMED_CONSUMER, PAYMENT_FAILED_CONSUMER
 from monolith.notifications.models import Notification
 from monolith.notifications.services import amount_format
 from monolith.orders.events import OrderConfirmed
 from monolith.payments.events import PaymentFailed
+from strangler.django.events import event_envelope
+from strangler.django.outbox import bus
+from strangler.django.outbox.models import ConsumerFailure, InboxMessage
+from strangler.django.outbox.tasks import dispatch_event
 
 pytestmark = pytest.mark.django_db
 
@@ -88,12 +89,15 @@ def test_unknown_user_records_failed_without_mail():
     assert mail.outbox == []
 
 
-def test_malformed_event_is_dropped_not_retried(user):
+def test_malformed_event_is_a_dead_letter_at_once_not_retried(user):
     envelope = _order_confirmed(user.id)
     envelope["payload"]["user_id"] = "not-a-uuid"
-    assert bus.dispatch(envelope) == 1
+    assert dispatch_event.apply(args=[envelope]).get() == 0
     assert not Notification.objects.exists()
     assert mail.outbox == []
+    letter = ConsumerFailure.objects.get()
+    assert (letter.consumer, letter.dead, letter.attempts) == (ORDER_CONFIRMED_CONSUMER, True, 1)
+    assert "malformed orders.OrderConfirmed payload" in letter.error
 
 
 @pytest.mark.parametrize(

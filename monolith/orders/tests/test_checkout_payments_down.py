@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from monolith.kernel.models import IdempotencyRecord
 from monolith.orders import tasks
 from monolith.orders.models import CheckoutSaga, Order
 from monolith.orders.services import OrderLineInput, order_create
 from monolith.payments import interface as payments
+from strangler.django.idempotency.models import IdempotencyRecord
 from tests.live_payments import PaymentsServer
 
 pytestmark = pytest.mark.integration
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 def remote_payments(settings, payments_server) -> PaymentsServer:
     settings.PAYMENTS_IMPL = "remote"
     settings.PAYMENTS_SERVICE_URL = payments_server.url
+    settings.PAYMENTS_SERVICE_AUDIENCE = "monolith"  # the server is the monolith's own gunicorn
     settings.PAYMENTS_RETRIES = 1
     settings.PAYMENTS_BREAKER_FAILURES = 2
     settings.PAYMENTS_BREAKER_RESET = 1.0

@@ -7,12 +7,12 @@ import uuid
 
 import pytest
 
-from monolith.kernel import bus
-from monolith.kernel.models import OutboxMessage
 from monolith.kernel.money import Money
 from monolith.orders.models import CheckoutSaga, Order
 from monolith.orders.services import charge_idempotency_key, order_checkout
 from monolith.payments import interface as payments
+from strangler.django.outbox import bus
+from strangler.django.outbox.models import OutboxMessage
 from tests.live_payments import free_port
 
 

@@ -6,11 +6,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from monolith.kernel.models import OutboxMessage
 from monolith.orders import services
 from monolith.orders.models import CheckoutSaga
 from monolith.orders.services import order_checkout, order_checkout_resume
 from monolith.payments import interface as payments
+from strangler.django.outbox.models import OutboxMessage
 
 
 class Crash(Exception):

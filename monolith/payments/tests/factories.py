@@ -33,3 +33,21 @@ def idempotency_row(key: str = "i1", **overrides) -> dict:
            "status_code": 201, "response_body": {"id": "x", "status": "captured"}, "created_at": CREATED,
            "locked_at": CREATED}
     return row | overrides
+
+
+def payments_sync_import(*, payments: list, refunds: list, idempotency_records: list, origin: str | None = None) -> dict:
+    """A backfill batch through the kit's import on payments' spec, as the sync import endpoint runs it."""
+    from monolith.payments.extraction import SPEC
+    from strangler.django.extraction.importing import sync_batch_import
+
+    batch = {"payments": payments, "refunds": refunds, "idempotency_records": idempotency_records}
+    counts = sync_batch_import(spec=SPEC, batch=batch, origin=origin)
+    return {kind: counts[kind] for kind in SPEC.kinds}
+
+
+def payment_sync_apply(*, snapshot: dict) -> bool:
+    """A PaymentSynced payload through the kit's snapshot apply on payments' spec, as the handler runs it."""
+    from monolith.payments.extraction import SPEC
+    from strangler.django.extraction.importing import sync_snapshot_apply
+
+    return sync_snapshot_apply(spec=SPEC, snapshot=snapshot)

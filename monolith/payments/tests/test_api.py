@@ -38,7 +38,6 @@ def test_charge_201(auth_client, user):
 @pytest.mark.parametrize(("token", "status", "code"), [
     ("tok_chargeDeclined", 402, "card_declined"),
     ("tok_chargeDeclinedInsufficientFunds", 402, "insufficient_funds"),
-    ("tok_processorTimeout", 504, "processor_timeout"),
 ])
 def test_refused_charge_is_recorded(auth_client, token, status, code):
     response = _charge(auth_client, token)
@@ -51,13 +50,16 @@ def test_refused_charge_is_recorded(auth_client, token, status, code):
     assert str(payment.id) in error["message"]
 
 
-def test_timeout_replay_does_not_charge_again(auth_client):
+def test_timeout_is_an_unknown_outcome_asked_again_on_retry(auth_client, processor_calls):
     order_id = uuid.uuid4()
     first = _charge(auth_client, "tok_processorTimeout", order_id=order_id, key="t1")
     again = _charge(auth_client, "tok_processorTimeout", order_id=order_id, key="t1")
-    assert (first.status_code, again.status_code) == (504, 504)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert (first.json()["status"], first.json()["outcome_unknown"]) == ("pending", True)
     assert first.json() == again.json()
     assert Payment.objects.count() == 1
+    # Not stored: each retry asks the processor again, with the same key.
+    assert [key for _, key in processor_calls] == [processor_calls[0][1]] * 2
 
 
 def test_charge_requires_auth(api_client, db):

@@ -1,11 +1,11 @@
-"""payments_backfill and payments_reconcile against a live target: the monolith's own gunicorn on a
-second, migrated SQLite database. The source is this test's database."""
+"""The kit's ``strangler_backfill payments`` and ``strangler_reconcile payments`` against a live
+target: the monolith's own gunicorn on a second, migrated SQLite database. The source is this
+test's database."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,21 +18,15 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from monolith.kernel.models import IdempotencyRecord
-from monolith.payments import sync_client
-from monolith.payments.models import SyncCheckpoint
-from monolith.payments.sync import payments_sync_import
-from monolith.payments.tests.factories import idempotency_row, payment_row, refund_row
+from monolith.payments.tests.factories import idempotency_row, payment_row, payments_sync_import, refund_row
+from strangler.django.extraction import client as sync_client
+from strangler.django.extraction.models import BackfillCheckpoint
+from strangler.django.idempotency.models import IdempotencyRecord
+from strangler.testing import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Target:
@@ -106,7 +100,7 @@ def _source(n: int) -> list[dict]:
 
 def _reconcile(target, capsys, show=20) -> tuple[int, str]:
     try:
-        call_command("payments_reconcile", "--target", target.url, "--show", str(show))
+        call_command("strangler_reconcile", "payments", "--target", target.url, "--audience", "monolith", "--show", str(show))
         code = 0
     except SystemExit as exc:
         code = exc.code
@@ -115,19 +109,19 @@ def _reconcile(target, capsys, show=20) -> tuple[int, str]:
 
 def test_backfill_copies_everything_and_reconcile_agrees(db, target, capsys):
     payments = _source(60)
-    call_command("payments_backfill", "--target", target.url, "--batch-size", "25")
+    call_command("strangler_backfill", "payments", "--target", target.url, "--audience", "monolith", "--batch-size", "25")
     out = capsys.readouterr().out
     assert "60 payments, 9 refunds, 5 idempotency records copied" in out
     assert target.sql("select count(*) from payments_payment") == [(60,)]
     assert target.sql("select count(*) from payments_refund") == [(9,)]
-    assert target.sql("select scope, key, state from kernel_idempotencyrecord order by key")[0] == (
+    assert target.sql("select scope, key, state from strangler_idempotency_idempotencyrecord order by key")[0] == (
         "payments.charge:u1", "key-0", "completed")
-    assert target.sql("select count(*) from kernel_idempotencyrecord") == [(5,)]
+    assert target.sql("select count(*) from strangler_idempotency_idempotencyrecord") == [(5,)]
     assert _reconcile(target, capsys)[0] == 0
 
-    call_command("payments_backfill", "--target", target.url)
+    call_command("strangler_backfill", "payments", "--target", target.url, "--audience", "monolith")
     assert "already complete" in capsys.readouterr().out
-    call_command("payments_backfill", "--target", target.url, "--restart")  # harmless: upserts
+    call_command("strangler_backfill", "payments", "--target", target.url, "--audience", "monolith", "--restart")  # harmless: upserts
     assert target.sql("select count(*) from payments_payment") == [(60,)]
 
     changed = payments[10]["id"]
@@ -135,6 +129,7 @@ def test_backfill_copies_everything_and_reconcile_agrees(db, target, capsys):
     code, out = _reconcile(target, capsys)
     assert code == 1
     assert f"checksum differs: 1\n  {changed}" in out
+    assert "conflicts recorded here: 0" in out and "dead letters here: 0" in out
 
     missing = payments[11]["id"]
     target.sql("delete from payments_payment where id = ?", (uuid.UUID(missing).hex,))
@@ -157,15 +152,15 @@ def test_an_interrupted_backfill_resumes_where_it_stopped(db, target, capsys, mo
 
     monkeypatch.setattr(sync_client.SyncTarget, "import_batch", import_then_die)
     with pytest.raises(CommandError, match="could not be reached"):  # one batch in flight: exact counts
-        call_command("payments_backfill", "--target", target.url, "--batch-size", "10", "--in-flight", "1")
-    checkpoint = SyncCheckpoint.objects.get()
+        call_command("strangler_backfill", "payments", "--target", target.url, "--audience", "monolith", "--batch-size", "10", "--in-flight", "1")
+    checkpoint = BackfillCheckpoint.objects.get()
     assert 0 < checkpoint.copied < 100
     assert target.sql("select count(*) from payments_payment") == [(30,)]
 
     target.start()
     monkeypatch.setattr(sync_client.SyncTarget, "import_batch", real_import)
     capsys.readouterr()
-    call_command("payments_backfill", "--target", target.url, "--batch-size", "10")
+    call_command("strangler_backfill", "payments", "--target", target.url, "--audience", "monolith", "--batch-size", "10")
     out = capsys.readouterr().out
     assert "70 payments" in out  # only what was not acknowledged before
     assert target.sql("select count(*) from payments_payment") == [(100,)]
@@ -175,7 +170,7 @@ def test_an_interrupted_backfill_resumes_where_it_stopped(db, target, capsys, mo
 def test_reconcile_exits_2_when_the_target_is_unreachable(db, monkeypatch):
     monkeypatch.setattr(sync_client, "BACKOFF_SECONDS", 0.01)
     with pytest.raises(CommandError) as failed:
-        call_command("payments_reconcile", "--target", f"http://127.0.0.1:{_free_port()}")
+        call_command("strangler_reconcile", "payments", "--target", f"http://127.0.0.1:{_free_port()}")
     assert failed.value.returncode == 2
 
 
@@ -183,4 +178,14 @@ def test_backfill_names_a_refusing_target(db, target, monkeypatch):
     _source(3)
     monkeypatch.setattr(settings, "INTERNAL_AUTH_SECRET", "not-the-targets-secret")
     with pytest.raises(CommandError, match="refused the batch.*401"):
-        call_command("payments_backfill", "--target", target.url)
+        call_command("strangler_backfill", "payments", "--target", target.url, "--audience", "monolith")
+
+
+def test_the_generic_commands_take_the_context_name(db, target, capsys):
+    _source(15)
+    call_command("strangler_backfill", "payments", "--target", target.url, "--audience", "monolith", "--batch-size", "4")
+    assert "15 payments, 3 refunds, 5 idempotency records copied" in capsys.readouterr().out
+    call_command("strangler_reconcile", "payments", "--target", target.url, "--audience", "monolith")
+    assert "identical: 15 payments compared" in capsys.readouterr().out
+    with pytest.raises(Exception, match="no extraction 'orders'"):
+        call_command("strangler_reconcile", "orders", "--target", target.url, "--audience", "monolith")

@@ -3,13 +3,12 @@ import uuid
 import pytest
 from django.db import transaction
 
-from monolith.kernel.errors import Unprocessable, ValidationFailed
-from monolith.kernel.models import OutboxMessage
 from monolith.kernel.money import Money
 from monolith.payments import interface as payments
 from monolith.payments import services
 from monolith.payments.models import Payment
-from monolith.payments.processors import ProcessorTimeout
+from strangler.django.errors import Unprocessable, ValidationFailed
+from strangler.django.outbox.models import OutboxMessage
 
 EUR_25 = Money(2500, "EUR")
 
@@ -41,8 +40,6 @@ def test_charge_captures(db, token):
     ("4000000000000002", "card_declined"),
     ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds"),
     ("4000000000009995", "insufficient_funds"),
-    ("tok_processorTimeout", "processor_timeout"),
-    ("4000000000000119", "processor_timeout"),
     ("tok_unknown", "invalid_card"),
 ])
 def test_refused_charge_is_a_recorded_failed_payment(db, token, reason):
@@ -89,21 +86,32 @@ def test_a_pending_payment_left_by_a_crash_is_settled_by_the_retry(db, monkeypat
     assert {key for _, key in processor_calls} == {"k1"}
 
 
-def test_timeout_is_recorded_as_failed(db, monkeypatch):
-    def timeout(self, **kwargs):
-        raise ProcessorTimeout("slow")
+@pytest.mark.parametrize("token", ["tok_processorTimeout", "4000000000000119"])
+def test_timeout_is_an_unknown_outcome_not_a_failure(db, token):
+    payment = _charge(token, key="k1")
+    assert (payment.status, payment.failure_reason, payment.captured_minor) == ("pending", "processor_timeout", 0)
+    assert _events("payments.PaymentFailed") == [] and _events("payments.PaymentCaptured") == []
+    assert [e["payment"]["revision"] for e in _events("payments.PaymentSynced")] == [1, 2]
 
-    monkeypatch.setattr("monolith.payments.processors.FakeProcessor.charge", timeout)
-    payment = _charge("tok_visa")
-    assert (payment.status, payment.failure_reason) == ("failed", "processor_timeout")
+
+def test_charged_then_timed_out_is_captured_once_when_asked_again(db, fake_processor_ledger):
+    order_id, user_id = uuid.uuid4(), uuid.uuid4()
+    first = _charge("tok_chargeThenTimeout", key="k1", order_id=order_id, user_id=user_id)
+    assert (first.status, first.failure_reason) == ("pending", "processor_timeout")
+    settled = _charge("tok_chargeThenTimeout", key="k1", order_id=order_id, user_id=user_id)
+    assert (settled.id, settled.status, settled.failure_reason, settled.captured_minor) == (
+        first.id, "captured", "", 2500)
+    assert _charge("tok_chargeThenTimeout", key="k1", order_id=order_id, user_id=user_id) == settled
+    assert fake_processor_ledger.captures() == 1
+    assert len(_events("payments.PaymentCaptured")) == 1 and _events("payments.PaymentFailed") == []
 
 
-def test_nothing_is_written_when_the_callers_transaction_rolls_back(db):
-    with pytest.raises(RuntimeError), transaction.atomic():
+def test_a_charge_refuses_to_run_inside_the_callers_transaction(db, processor_calls):
+    # Holding a transaction open across the processor call is what item "no network call inside an
+    # open transaction" forbids: the claim is a durable atomic block, so the charge refuses at once.
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
         _charge()
-        # PaymentSynced of the claim, PaymentCaptured, PaymentSynced of the settle
-        assert Payment.objects.count() == 1 and OutboxMessage.objects.count() == 3
-        raise RuntimeError("caller fails after charging")
+    assert processor_calls == []
     assert Payment.objects.count() == 0
     assert OutboxMessage.objects.count() == 0
 

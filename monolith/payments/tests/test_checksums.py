@@ -5,10 +5,14 @@ import uuid
 
 import pytest
 
-from monolith.payments.checksums import payment_checksum, payment_checksum_totals, payment_checksums_page
+from monolith.payments.extraction import SPEC
 from monolith.payments.models import Payment
-from monolith.payments.sync import payments_sync_import
-from monolith.payments.tests.factories import payment_row, refund_row
+from monolith.payments.tests.factories import payment_row, payments_sync_import, refund_row
+from strangler.django.extraction.checksums import checksum_totals, checksums_page, row_checksum
+
+
+def payment_checksum(*, payment, refunds):
+    return row_checksum(SPEC, row=payment, children={"refunds": refunds})
 
 
 def test_checksum_is_the_documented_digest():
@@ -49,7 +53,7 @@ def test_pages_cover_every_payment_once_in_id_order(db):
     payments_sync_import(payments=payments, refunds=refunds, idempotency_records=[])
     seen, after, pages = [], None, 0
     while True:
-        rows, after = payment_checksums_page(after=after, limit=10)
+        rows, after = checksums_page(SPEC, after=after, limit=10)
         seen += rows
         pages += 1
         if after is None:
@@ -60,11 +64,11 @@ def test_pages_cover_every_payment_once_in_id_order(db):
     for payment_id, checksum in seen:
         own = [r for r in refunds if r["payment_id"] == payment_id]
         assert checksum == payment_checksum(payment=by_id[payment_id], refunds=own)
-    assert payment_checksum_totals() == {"payments": 25, "refunds": 1}
+    assert checksum_totals(SPEC) == {"payments": 25, "refunds": 1}
 
 
 def test_an_exactly_full_last_page_has_no_next(db):
     payments_sync_import(payments=[payment_row(f"k{i}") for i in range(10)], refunds=[], idempotency_records=[])
-    rows, after = payment_checksums_page(after=None, limit=10)
+    rows, after = checksums_page(SPEC, after=None, limit=10)
     assert (len(rows), after) == (10, None)
     assert Payment.objects.count() == 10

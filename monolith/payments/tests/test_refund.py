@@ -2,11 +2,11 @@ import uuid
 
 import pytest
 
-from monolith.kernel.errors import Conflict, Unprocessable
-from monolith.kernel.models import OutboxMessage
 from monolith.kernel.money import Money
 from monolith.payments import interface as payments
 from monolith.payments.models import Payment, Refund
+from strangler.django.errors import Conflict, Unprocessable
+from strangler.django.outbox.models import OutboxMessage
 
 
 @pytest.fixture
@@ -72,3 +72,29 @@ def test_a_failed_payment_cannot_be_refunded(db):
         _refund(failed.id, None)
     assert exc.value.code == "payment_not_captured"
     assert Refund.objects.count() == 0
+
+
+def test_a_refund_whose_recording_failed_is_finished_by_its_retry_and_reserves_its_amount(
+        captured, monkeypatch, fake_processor_ledger):
+    from monolith.payments import services
+
+    real_outbox_add = services.outbox_add
+
+    def outbox_down(*, event):
+        if event.type_name == "payments.PaymentRefunded":
+            raise RuntimeError("outbox insert failed after the processor refunded")
+        return real_outbox_add(event=event)
+
+    monkeypatch.setattr(services, "outbox_add", outbox_down)
+    with pytest.raises(RuntimeError):
+        _refund(captured.id, None, key="r1")
+    monkeypatch.undo()
+    assert fake_processor_ledger.refunds() == 1  # the money left at the processor ...
+    # ... so another refund cannot take the same amount again before r1 is recorded.
+    with pytest.raises(Conflict):
+        _refund(captured.id, None, key="r2")
+    assert fake_processor_ledger.refunds() == 1
+    done = _refund(captured.id, None, key="r1")  # the retry asks again with r1 and records it
+    assert (done.amount_minor, done.refunded_total_minor) == (1000, 1000)
+    assert fake_processor_ledger.refunds() == 1
+    assert Refund.objects.count() == 1 and len(_refunded_events()) == 1

@@ -9,11 +9,11 @@ import uuid
 
 import pytest
 
-from monolith.kernel.errors import Conflict, NotFound, Unprocessable
 from monolith.kernel.money import Money
 from monolith.payments import interface, local
 from monolith.payments.remote import PaymentsUnavailable, payments_client
-from strangler.types import BreakerState
+from strangler.django.errors import Conflict, NotFound, Unprocessable
+from strangler.proxy.types import BreakerState
 from tests.live_payments import PaymentsServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -26,6 +26,7 @@ def remote(settings, payments_server) -> PaymentsServer:
     payments_server.start()
     settings.PAYMENTS_IMPL = "remote"
     settings.PAYMENTS_SERVICE_URL = payments_server.url
+    settings.PAYMENTS_SERVICE_AUDIENCE = "monolith"  # the server is the monolith's own gunicorn
     settings.PAYMENTS_RETRIES = 2
     settings.PAYMENTS_BREAKER_FAILURES = 3
     settings.PAYMENTS_BREAKER_RESET = 1.5
@@ -125,14 +126,19 @@ def test_a_dead_service_is_unavailable_and_the_breaker_fails_fast(remote):
         assert exc.value.retry_after >= 1
         assert payments_client().breaker.state is BreakerState.OPEN  # 3 attempts, 3 failures
 
-        remote.start()  # back, but the breaker has not let a probe through yet: no call goes out
+        # Open: the next call fails fast, without going out.
         started = time.monotonic()
         with pytest.raises(PaymentsUnavailable, match="circuit open") as exc:
             interface.payment_refund(payment_id=payment.id, amount=None, idempotency_key=f"r:{payment.id}")
         assert time.monotonic() - started < 0.1
         assert exc.value.retry_after >= 1
 
-        time.sleep(exc.value.retry_after)  # half-open: the probe goes through and closes the breaker
+        # Back (however long gunicorn takes to start on a loaded machine: the breaker's reset may
+        # pass meanwhile), then half-open: the probe goes through and closes the breaker.
+        remote.start()
+        deadline = time.monotonic() + 30
+        while payments_client().breaker.state is BreakerState.OPEN and time.monotonic() < deadline:
+            time.sleep(0.05)
         refund = interface.payment_refund(payment_id=payment.id, amount=None, idempotency_key=f"r:{payment.id}")
         assert refund.refunded_total_minor == 4500
         assert payments_client().breaker.state is BreakerState.CLOSED
@@ -163,9 +169,9 @@ def test_a_wrong_internal_secret_is_a_bad_gateway_not_an_outage(remote, settings
 
 
 def test_follow_mode_moves_charges_between_sides_with_one_flip(remote, db, settings, tmp_path):
-    from strangler.config import parse_config
-    from strangler.store import open_store
-    from strangler.types import Mode, RouteState
+    from strangler.control.store import open_store
+    from strangler.proxy.config import parse_config
+    from strangler.proxy.types import Mode, RouteState
 
     table = parse_config({
         "targets": {"monolith": {"url": "http://127.0.0.1:1"}, "payments": {"url": remote.url}},

@@ -12,11 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.conf import settings as django_settings
 
-from monolith.kernel.errors import DomainError
 from monolith.kernel.money import Money
 from monolith.payments import interface
 from monolith.payments.remote import PaymentsUnavailable
-from strangler.credentials import credential_verify
+from strangler.django.errors import DomainError
+from strangler.proxy.credentials import credential_verify
 
 ORDER_ID, USER_ID, PAYMENT_ID = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 PAYMENT = {"id": str(PAYMENT_ID), "order_id": str(ORDER_ID), "user_id": str(USER_ID), "amount_minor": 4500,
@@ -83,7 +83,8 @@ def test_lost_answers_are_retried_with_the_same_key_and_a_valid_credential(serve
     payment = _charge()
     assert (payment.id, payment.status, payment.created_at.tzinfo is not None) == (PAYMENT_ID, "captured", True)
     assert [h["idempotency-key"] for h in server.seen] == [f"orders.checkout:{ORDER_ID}"] * 3
-    assert {credential_verify(django_settings.INTERNAL_AUTH_SECRET, h["x-internal-credential"])
+    assert {credential_verify(django_settings.INTERNAL_AUTH_SECRET, h["x-internal-credential"],
+                              audience="payments-service")
             for h in server.seen} == {"monolith"}
 
 

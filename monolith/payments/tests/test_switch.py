@@ -13,10 +13,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from monolith.payments import switch
-from strangler.config import parse_config
-from strangler.routing import cohort_bucket
-from strangler.store import Store, open_store
-from strangler.types import Mode, RouteState
+from strangler.control.store import Store, open_store
+from strangler.proxy.config import parse_config
+from strangler.proxy.routing import cohort_bucket
+from strangler.proxy.types import Mode, RouteState
 
 
 def _table(mode: str = "monolith", weight: int = 0):

@@ -4,14 +4,30 @@ import uuid
 
 import pytest
 
-from monolith.kernel.bus import dispatch
-from monolith.kernel.errors import ValidationFailed
-from monolith.kernel.models import IdempotencyRecord, OutboxMessage
 from monolith.kernel.money import Money
 from monolith.payments import services
+from monolith.payments.extraction import SPEC
 from monolith.payments.models import Payment, Refund
-from monolith.payments.sync import SyncConflict, payment_snapshot, payment_sync_apply, payments_sync_import
-from monolith.payments.tests.factories import CREATED, idempotency_row, payment_row, refund_row
+from monolith.payments.tests.factories import (
+    CREATED,
+    idempotency_row,
+    payment_row,
+    payment_sync_apply,
+    payments_sync_import,
+    refund_row,
+)
+from strangler.django.errors import ValidationFailed
+from strangler.django.extraction import upsert
+from strangler.django.extraction.importing import SyncBatchConflict as SyncConflict
+from strangler.django.extraction.importing import sync_snapshot_build
+from strangler.django.idempotency.models import IdempotencyRecord
+from strangler.django.outbox.bus import dispatch
+from strangler.django.outbox.models import ConsumerFailure, OutboxMessage
+from strangler.django.outbox.tasks import dispatch_event
+
+
+def payment_snapshot(*, payment):
+    return sync_snapshot_build(spec=SPEC, instance=payment)["payment"]
 
 
 def _apply(payment, refunds=()):
@@ -91,9 +107,11 @@ def test_consumer_applies_the_other_sides_snapshots_only(db, settings):
     assert not OutboxMessage.objects.exists()
 
 
-def test_consumer_drops_a_malformed_snapshot(db):
-    assert dispatch(_envelope("payments-service", payment_row(currency="euro"))) == 1
+def test_a_snapshot_that_fails_validation_is_a_dead_letter_at_once(db):
+    assert dispatch_event.apply(args=[_envelope("payments-service", payment_row(currency="euro"))]).get() == 0
     assert not Payment.objects.exists()
+    letter = ConsumerFailure.objects.get()
+    assert letter.dead and letter.attempts == 1 and "snapshot fails validation" in letter.error
 
 
 def test_import_writes_payments_refunds_and_records(db):
@@ -108,6 +126,18 @@ def test_import_writes_payments_refunds_and_records(db):
     again = payments_sync_import(payments=payments, refunds=refunds, idempotency_records=[idempotency_row()])
     assert again == {"payments": 0, "refunds": 0, "idempotency_records": 0}
     assert Payment.objects.count() == 5 and _held(payments[0]["id"]).refunded_minor == 500
+
+
+def test_each_import_writes_only_its_own_rows_even_in_one_transaction(db):
+    """On PostgreSQL a large batch goes through a temporary table that lives as long as the
+    connection: rows of an earlier import in the same transaction must not be written again."""
+    size = upsert.COPY_MIN_ROWS
+    first = [payment_row(f"a{i}") for i in range(size)]
+    assert payments_sync_import(payments=first, refunds=[], idempotency_records=[])["payments"] == size
+    Payment.objects.filter(id=first[0]["id"]).update(revision=1, processor_ref="changed here since")
+    second = [payment_row(f"b{i}") for i in range(size)]
+    assert payments_sync_import(payments=second, refunds=[], idempotency_records=[])["payments"] == size
+    assert Payment.objects.get(id=first[0]["id"]).processor_ref == "changed here since"
 
 
 def test_import_of_many_rows_spans_several_statements(db):

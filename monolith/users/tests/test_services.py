@@ -4,11 +4,11 @@ import pytest
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from monolith.kernel.errors import Conflict, DomainError, ValidationFailed
-from monolith.kernel.models import OutboxMessage
 from monolith.users import interface, selectors
 from monolith.users.models import User
 from monolith.users.services import user_register, user_token_obtain
+from strangler.django.errors import Conflict, DomainError, ValidationFailed
+from strangler.django.outbox.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

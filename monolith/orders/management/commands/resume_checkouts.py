@@ -2,14 +2,15 @@
 
 import datetime as dt
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from monolith.orders.selectors import sagas_stale
 from monolith.orders.services import order_checkout_resume
 
 
 class Command(BaseCommand):
-    help = "Resume or compensate checkout sagas stuck in a non-terminal step."
+    help = ("Resume or compensate checkout sagas stuck in a non-terminal step. Every stale checkout is "
+            "tried; exit status 1 when any could not be resumed (each is named on stderr).")
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", type=float, default=60.0,
@@ -26,4 +27,6 @@ class Command(BaseCommand):
                 self.stderr.write(f"order {order_id}: resume failed: {exc!r}")
                 continue
             self.stdout.write(f"order {order_id}: {order.status}")
-        self.stdout.write(self.style.SUCCESS(f"resumed {len(order_ids) - failed} of {len(order_ids)} checkouts"))
+        self.stdout.write(f"resumed {len(order_ids) - failed} of {len(order_ids)} checkouts")
+        if failed:
+            raise CommandError(f"{failed} of {len(order_ids)} checkouts could not be resumed; the next run tries again")

@@ -1,0 +1,1 @@
+"""Django app ``strangler.django.idempotency``: Idempotency-Key handling for API views."""

@@ -1,0 +1,322 @@
+"""RequestHead: the httptools callbacks of a client connection, from the request line to the
+exchange that serves it.
+
+Each header is sorted as it arrives (hop-by-hop and forwarding headers dropped, framing headers
+checked); when the head is complete the framing is validated, the route decided and an Exchange
+started. Anything ambiguous raises Refused, which the connection (strangler.proxy.downstream)
+answers with a JSON error before closing: two parsers disagreeing about where a request ends is
+how requests get smuggled past a proxy.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import unquote
+
+from strangler.proxy import tracing
+from strangler.proxy.exchange import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, Exchange
+from strangler.proxy.http1 import (
+    connection_tokens,
+    new_request_id,
+    new_trace_ids,
+    new_traceparent,
+    valid_request_id,
+    valid_traceparent,
+)
+from strangler.proxy.paths import needs_check, path_problem
+from strangler.proxy.routing import (
+    OVERRIDE_COOKIE,
+    CompiledTable,
+    RequestInfo,
+    cohort_bucket,
+    cohort_key,
+    decide,
+    override_value,
+    verify_override,
+)
+from strangler.proxy.types import PAUSE_PIPELINE
+from strangler.proxy.upgrade import upgrade_refusal
+
+# Request headers that need more than "copy it": value is what on_header does with them.
+_DROP, _CONNECTION, _TE, _CL, _HOST, _RID, _TRACEPARENT, _TRACESTATE, _OVERRIDE, _EXPECT, _UPGRADE = range(11)
+# Per route table (header_kinds): a header routing reads, refused twice; Cookie, minus the proxy's override.
+_SINGLE, _COOKIE, _COOKIE_SINGLE = range(11, 14)
+_SPECIAL = {
+    b"connection": _CONNECTION, b"keep-alive": _DROP, b"proxy-authenticate": _DROP,
+    b"proxy-authorization": _DROP, b"te": _DROP, b"trailer": _DROP, b"upgrade": _UPGRADE,
+    b"proxy-connection": _DROP, b"transfer-encoding": _TE, b"content-length": _CL, b"host": _HOST,
+    # The proxy is the edge: whatever a client claims about forwarding is replaced, not trusted.
+    b"x-forwarded-for": _DROP, b"x-forwarded-proto": _DROP, b"x-forwarded-host": _DROP, b"forwarded": _DROP,
+    b"x-request-id": _RID, b"traceparent": _TRACEPARENT, b"tracestate": _TRACESTATE,
+    b"x-strangler-override": _OVERRIDE, b"expect": _EXPECT,
+    # Only the proxy signs requests to services (strangler.proxy.credentials); a client's own is dropped.
+    b"x-internal-credential": _DROP,
+}
+_OVERRIDE_COOKIE = OVERRIDE_COOKIE.encode()
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")}
+MAX_CONTENT_LENGTH_DIGITS = 18  # a longer Content-Length is refused before int() sees it
+UPGRADE_RETRY_AFTER = 1  # seconds a handshake turned away by the tunnel caps is told to wait
+
+
+def header_kinds(compiled: CompiledTable) -> dict[bytes, int]:
+    """on_header's table for a route table: the fixed specials, plus the headers the table routes on
+    (refused twice) and the ones the proxy owns (dropped). Built once per compiled table."""
+    kinds = compiled.header_kinds
+    if kinds is None:
+        kinds = dict(_SPECIAL)
+        for name in compiled.routing_headers:
+            kinds.setdefault(name, _SINGLE)  # Host and the override keep their own handling
+        kinds[b"cookie"] = _COOKIE_SINGLE if b"cookie" in compiled.routing_headers else _COOKIE
+        for name in compiled.owned_headers:
+            kinds[name] = _DROP
+        compiled.header_kinds = kinds
+    return kinds
+
+
+def without_override_cookie(value: bytes) -> bytes:
+    """The Cookie header minus the proxy's own override cookie (read by the proxy, meant for no one else)."""
+    kept = [part for part in value.split(b";") if part.strip().partition(b"=")[0] != _OVERRIDE_COOKIE]
+    return b";".join(kept).strip()
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+
+class RequestHead:
+    """The parser-facing half of ClientProtocol (strangler.proxy.downstream), which holds the state."""
+
+    __slots__ = ()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > self.limits.max_start_line:
+            raise Refused(431, "start_line_too_large", "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.nheaders += 1
+        self.hbytes += len(name) + len(value) + 4
+        limits = self.limits
+        if self.nheaders > limits.max_headers:
+            raise Refused(431, "too_many_headers", f"more than {limits.max_headers} header fields")
+        if self.hbytes > limits.max_header_bytes:
+            raise Refused(431, "headers_too_large", f"header fields exceed {limits.max_header_bytes} bytes")
+        lname = name.lower()
+        kind = self.kinds.get(lname)
+        if kind is None:
+            if b"_" in name:
+                return  # X-Forwarded_For would reach a WSGI app as HTTP_X_FORWARDED_FOR: drop, like nginx
+            self.headers.append((name, value))
+            self.hmap[lname] = value
+        elif kind == _HOST:
+            if self.host is not None:
+                raise Refused(400, "bad_host", "duplicate Host")
+            self.host = value
+            self.headers.append((name, value))
+            self.hmap[lname] = value
+        elif kind == _SINGLE:  # routing reads it: two copies would be routed on one, seen joined upstream
+            if lname in self.hmap:
+                raise Refused(400, "duplicate_header", f"duplicate {lname.decode('latin-1')} header (it decides routing)")
+            if b"_" in name:
+                return
+            self.headers.append((name, value))
+            self.hmap[lname] = value
+        elif kind >= _COOKIE:
+            if kind == _COOKIE_SINGLE and lname in self.hmap:
+                raise Refused(400, "duplicate_header", "duplicate cookie header (it decides routing)")
+            self.hmap[lname] = value  # routing and the override read the cookies as sent
+            if _OVERRIDE_COOKIE in value:  # the proxy's own: never passed on
+                value = without_override_cookie(value)
+                if not value:
+                    return
+            self.headers.append((name, value))
+        elif kind == _DROP:
+            pass
+        elif kind == _UPGRADE:  # hop-by-hop: sent on only for an upgrade the route allows (_start_exchange)
+            self.upgrade = value if self.upgrade is None else self.upgrade + b"," + value
+        elif kind == _CONNECTION:
+            self.conn_tokens = (self.conn_tokens or []) + connection_tokens(value)
+        elif kind == _TE:
+            self.te = value if self.te is None else self.te + b"," + value
+        elif kind == _CL:
+            if self.content_length != -1:
+                raise Refused(400, "bad_content_length", "duplicate Content-Length")
+            if not value.isdigit() or len(value) > MAX_CONTENT_LENGTH_DIGITS:
+                raise Refused(400, "bad_content_length", "invalid Content-Length")
+            self.content_length = int(value)
+        elif kind == _RID:
+            self.rid = value
+        elif kind == _TRACEPARENT:
+            self.traceparent = value
+        elif kind == _TRACESTATE:
+            self.tracestate = value
+        elif kind == _OVERRIDE:
+            if lname in self.hmap:
+                raise Refused(400, "duplicate_header", "duplicate x-strangler-override header")
+            self.hmap[lname] = value  # decides the route; read by the proxy only, never forwarded
+        else:  # _EXPECT
+            self.expect = value.lower() == b"100-continue"
+            self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.head_pending = 0
+        self.head_started = 0.0
+        self._start_exchange()  # a refusal raises and leaves the request's fields for the log line
+        # No reset here: trailer fields (chunked requests) land in this request's state, whose head
+        # has already gone upstream, count against the same header limits, and go at message end.
+
+    def on_chunk_header(self) -> None:
+        self.chunk_open = True  # until on_chunk_complete; for the last chunk that spans the trailers
+        self.trailer_bytes = 0
+
+    def on_chunk_complete(self) -> None:
+        self.chunk_open = False
+
+    def on_body(self, body: bytes) -> None:
+        self.body_count += len(body)
+        if self.body_count > self.limits.max_body_bytes:
+            raise Refused(413, "body_too_large", f"request body exceeds {self.limits.max_body_bytes} bytes")
+        ex = self.parsing
+        if ex is not None:
+            ex.body_received(body)
+
+    def on_message_complete(self) -> None:
+        self.in_head = True
+        self.chunk_open = False
+        ex, self.parsing = self.parsing, None
+        self._reset()  # trailers included: nothing of this message's head may reach the next one
+        if ex is not None:
+            ex.body_complete()
+
+    # -- request start --------------------------------------------------------------------------------
+    def _start_exchange(self) -> None:
+        parser = self.parser
+        limits = self.limits
+        method_b = parser.get_method()
+        keep_alive = parser.should_keep_alive()
+        tokens = self.conn_tokens
+        if keep_alive and not (tokens and b"keep-alive" in tokens):
+            version_10 = False  # only HTTP/1.1+ keeps alive without asking: skip the costly version getter
+        else:
+            version = parser.get_http_version()
+            if version != "1.1" and version != "1.0":
+                raise Refused(505, "http_version_not_supported", f"HTTP/{version} is not supported")
+            version_10 = version == "1.0"
+        url = self.url
+        te = self.te
+        if te is not None:
+            if self.content_length != -1:
+                raise Refused(400, "ambiguous_framing", "both Content-Length and Transfer-Encoding")
+            if te.strip().lower() != b"chunked" or version_10:
+                raise Refused(400, "bad_transfer_encoding", "only 'Transfer-Encoding: chunked' is accepted")
+            body_mode = BODY_CHUNKED
+        elif self.content_length > 0:
+            body_mode = BODY_LENGTH
+            if self.content_length > limits.max_body_bytes:
+                raise Refused(413, "body_too_large", f"request body exceeds {limits.max_body_bytes} bytes")
+        else:
+            body_mode = BODY_NONE
+        if body_mode != BODY_NONE and parser.should_upgrade():
+            # The parser would treat the body as the upgraded protocol: refuse rather than guess.
+            raise Refused(400, "upgrade_with_body", "Upgrade requests with a body are not supported")
+        if method_b == b"CONNECT":
+            raise Refused(405, "method_not_allowed", "CONNECT is not supported")
+        if not url.startswith(b"/"):
+            if not (url == b"*" and method_b == b"OPTIONS"):
+                raise Refused(400, "bad_target", "only origin-form request targets are accepted")
+        q = url.find(b"?")
+        raw_path = url if q < 0 else url[:q]
+        if needs_check(raw_path):
+            problem = path_problem(raw_path)
+            if problem is not None:
+                raise Refused(400, "bad_path", problem)
+        if self.host is None and not version_10:
+            raise Refused(400, "missing_host", "HTTP/1.1 requests need a Host header")
+        headers = self.headers
+        hmap = self.hmap
+        if self.conn_tokens:
+            drop = {t for t in self.conn_tokens if t not in (b"close", b"keep-alive")}
+            if drop:
+                headers = [(n, v) for n, v in headers if n.lower() not in drop]
+                for name in drop:
+                    hmap.pop(name, None)
+
+        server = self.server
+        method = _METHODS.get(method_b) or method_b.decode("ascii")
+        path = raw_path.decode("latin-1")
+        if "%" in path:
+            path = unquote(path)  # match what the upstream will see: /api/v1/%70ayments is /api/v1/payments
+        route = server.compiled.match(method, path, hmap)
+        override = None
+        if server.override_secret is not None and route.service is not None:
+            token = override_value(hmap)
+            if token:
+                override = verify_override(server.override_secret, token, route.name, time.time())
+        info = RequestInfo(method, hmap, self.client_ip)
+        decision = decide(route, info, override)
+        upgrade = None
+        cohort = 0
+        if parser.should_upgrade():  # Upgrade plus "Connection: upgrade": a tunnel if the route allows it
+            upgrade = self.upgrade or b""
+            problem = upgrade_refusal(upgrade, route.tunnel)
+            if problem is not None:
+                raise Refused(*problem)
+            cohort = cohort_bucket(cohort_key(route, info))
+            # Counted last: nothing after this refuses, so a refused handshake never holds a slot.
+            limit = server.forwarding.tunnels.reserve(self.client_ip)
+            if limit is not None:
+                raise Refused(503, "too_many_tunnels", "tunnel limit reached" if limit == "tunnels" else
+                              "tunnel limit per client address reached", retry_after=UPGRADE_RETRY_AFTER)
+
+        rid = self.rid
+        if rid is not None and not valid_request_id(rid):
+            rid = None
+        tp = self.traceparent
+        tracestate = self.tracestate
+        tracer = tracing.TRACER
+        if tracer is not None:  # the proxy's span: its id goes upstream (strangler.proxy.tracing)
+            span, tp, tracestate, rid = tracer.begin(decision, method, path, tp, tracestate, rid)
+        elif tp is None or not valid_traceparent(tp):
+            tracestate = None
+            if rid is None:
+                tp, rid = new_trace_ids()
+            else:
+                tp = new_traceparent()
+        elif rid is None:
+            rid = new_request_id()
+        lines = [method_b + b" " + url + b" HTTP/1.1"]
+        lines += [n + b": " + v for n, v in headers]
+        lines.append(b"X-Forwarded-For: " + self.client_ip_b)
+        lines.append(b"X-Forwarded-Proto: http")
+        if self.host is not None:
+            lines.append(b"X-Forwarded-Host: " + self.host)
+        lines.append(b"X-Request-ID: " + rid)
+        lines.append(b"traceparent: " + tp)
+        if tracestate is not None:
+            lines.append(b"tracestate: " + tracestate)
+        if upgrade is not None:
+            lines.append(b"Upgrade: " + upgrade.strip())
+            lines.append(b"Connection: upgrade")
+        lines.append(b"")
+        keep_alive = keep_alive and not server.closing
+        ex = Exchange(
+            server.forwarding, self, decision, method, method_b, url, b"\r\n".join(lines),
+            has_host=self.host is not None, version_10=version_10, keep_alive=keep_alive,
+            request_id=rid, expect=self.expect, body_mode=body_mode,
+            content_length=self.content_length if body_mode == BODY_LENGTH else 0,
+            idempotency_key=b"idempotency-key" in hmap, upgrade=upgrade, cohort=cohort,
+        )
+        if tracer is not None:
+            ex.span = span
+        if body_mode != BODY_NONE:
+            self.parsing = ex
+        if self.active is None:
+            self._run(ex)
+        else:
+            self.queue.append(ex)
+            self.pause(PAUSE_PIPELINE)
