@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from strangler.control.flip_gate import contracts_report
+from strangler.control.rollout.api import rollout_endpoint
+from strangler.control.rollout.records import RolloutConflict, RolloutRecords
 from strangler.control.store import (
     FlipRefused,
     InvalidState,
@@ -82,6 +84,7 @@ class AdminServer:
         port: int = 8100,
         on_change: Callable[[], Awaitable[Any]] | None = None,
         contracts_record: str | None = None,
+        rollouts: RolloutRecords | None = None,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a token")
@@ -90,6 +93,7 @@ class AdminServer:
         self.host = host
         self.port = port
         self.on_change = on_change  # applies a change to this replica at once (others via the watcher)
+        self.rollouts = rollouts  # /rollouts (strangler.control.rollout.api); None: not served
         self._expected = f"Bearer {token}".encode()
         self._server: asyncio.Server | None = None
         # The proxy's route table names what the store's guard asks; the dashboard shows the same answer.
@@ -164,7 +168,7 @@ class AdminServer:
             return await self._dispatch(method, parts, query, body)
         except UnknownRoute as exc:
             return Response.error(404, str(exc))
-        except (FlipRefused, NothingToRollBack) as exc:
+        except (FlipRefused, NothingToRollBack, RolloutConflict) as exc:
             return Response.error(409, str(exc))
         except (InvalidState, StoreError) as exc:
             return Response.error(400, str(exc))
@@ -173,6 +177,13 @@ class AdminServer:
             return Response.error(500, "internal error; see the proxy log")
 
     async def _dispatch(self, method: str, parts: list[str], query: dict[str, str], body: bytes) -> Response:
+        if parts[0] == "rollouts" and self.rollouts is not None:
+            payload = _json_object(body) if method == "POST" else None
+            status, answer = await rollout_endpoint(method, parts, payload, store=self.store, records=self.rollouts,
+                                                    actor=_actor(payload or {}))
+            if status == 201 or (status == 200 and method == "POST"):
+                await self._changed()
+            return Response.json(status, answer)
         match parts:
             case ["healthz"] if method == "GET":
                 return Response.json(200, {"ok": True, "version": await asyncio.to_thread(self.store.version)})

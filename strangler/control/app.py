@@ -1,4 +1,5 @@
-"""Composition root: config -> store -> proxy + admin API + watcher, and a graceful stop.
+"""Composition root: config -> store -> proxy + admin API + watcher + rollout controller, and a
+graceful stop.
 
 The only place that creates connections and servers; everything else receives them.
 """
@@ -11,10 +12,13 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from strangler.control.admin import AdminServer
 from strangler.control.flip_gate import config_guard
+from strangler.control.rollout.controller import RolloutController
+from strangler.control.rollout.records import RolloutRecords
 from strangler.control.store import open_store
 from strangler.control.sync_gate import sync_guard
 from strangler.control.watcher import RedisPublisher, Watcher
@@ -52,6 +56,8 @@ async def serve(config: ProxyConfig, *, stop: asyncio.Event | None = None) -> No
         store = await asyncio.to_thread(open_store, config.store_url, config.table, on_commit=publisher,
                                         guard=config_guard(config.contracts, sync_guard(config)))
         started.callback(store.close)
+        records = await asyncio.to_thread(RolloutRecords(config.store_url).open)
+        started.callback(records.close)
         proxy = ProxyServer(config)
         if tracing.enable_from_env() is not None:  # off unless OTEL_* asks for it (strangler.proxy.tracing)
             started.callback(tracing.disable)  # after the proxy drained: its last spans are exported
@@ -63,6 +69,7 @@ async def serve(config: ProxyConfig, *, stop: asyncio.Event | None = None) -> No
             host=config.admin_host,
             port=config.admin_port,
             on_change=lambda: watcher.refresh("admin"),
+            rollouts=records,
         )
         await watcher.start()  # applies the stored states before the first request is accepted
         started.push_async_callback(watcher.close)
@@ -70,6 +77,11 @@ async def serve(config: ProxyConfig, *, stop: asyncio.Event | None = None) -> No
         started.push_async_callback(proxy.close)  # stops accepting, lets in-flight requests finish
         await admin.start()
         started.push_async_callback(admin.close)
+        controller = RolloutController(store=store, records=records, table=config.table,
+                                       snapshot=lambda: proxy.metrics.snapshot(time.monotonic()),
+                                       tick=config.rollout_tick, lease=config.rollout_lease)
+        await controller.start()
+        started.push_async_callback(controller.close)  # first to stop: resigns the lease for the next replica
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
             started.callback(loop.remove_signal_handler, sig)

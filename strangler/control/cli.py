@@ -1,4 +1,5 @@
-"""`strangler` command: inspect and flip routes, read the audit trail, roll back, drain tunnels, serve.
+"""`strangler` command: inspect and flip routes, read the audit trail, roll back, drain tunnels, serve,
+and drive rollouts (strangler.control.rollout.cli).
 
 set/rollback/history talk to the store directly, so an operator can roll back with every proxy
 down; running replicas pick the change up through the watcher. So does a drain (``drain``, or
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from strangler.control.flip_gate import config_guard
+from strangler.control.rollout.cli import add_rollout_commands
 from strangler.control.store import (
     AuditEntry,
     DrainRequest,
@@ -136,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gateway", default="gateway", help="gateway format: parentRef Gateway name (default gateway)")
     p.add_argument("--namespace", help="gateway format: metadata.namespace (default: none, kubectl -n decides)")
     p.set_defaults(func=cmd_export)
+
+    add_rollout_commands(sub, common, open_store=lambda args: _store(_config(args)), actor=_default_actor())
     return parser
 
 

@@ -78,6 +78,10 @@ class ProxyConfig:
     status_caller: str | None = None
     status_secret: bytes | None = field(default=None, repr=False)
     status_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # [rollouts]: how often each replica publishes its counters and its controller looks at the rollouts,
+    # and how long the leader's lease lasts unrenewed (a stopped leader's successor waits at most that).
+    rollout_tick: float = 1.0
+    rollout_lease: float = 5.0
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> ProxyConfig:
@@ -92,7 +96,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> ProxyConfig:
     env = os.environ if env is None else env
-    check_keys(data, "top level", {"proxy", "admin", "store", "targets", "routes", "contracts"})
+    check_keys(data, "top level", {"proxy", "admin", "store", "targets", "routes", "contracts", "rollouts"})
     proxy = table_of(data, "proxy", "proxy")
     check_keys(proxy, "[proxy]", {"listen", "override_secret_env", "limits", "access_log", "shadow_concurrency",
                              "shadow_shed", "shadow_budget_bytes", "retry_buffer_bytes"})
@@ -102,6 +106,12 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     store = table_of(data, "store", "store")
     check_keys(store, "[store]", {"url", "redis_url"})
     contracts_raw = table_of(data, "contracts", "contracts")
+    rollouts = table_of(data, "rollouts", "rollouts")
+    check_keys(rollouts, "[rollouts]", {"tick", "lease"})
+    tick = as_float(rollouts.get("tick", 1.0), "[rollouts] tick")
+    lease = as_float(rollouts.get("lease", 5.0), "[rollouts] lease")
+    if not 0 < tick < lease:
+        raise ConfigError("[rollouts]: tick and lease are seconds, with 0 < tick < lease")
 
     listen_host, listen_port = hostport(proxy.get("listen", "127.0.0.1:8000"), "[proxy] listen")
     admin_host, admin_port = hostport(admin.get("listen", "127.0.0.1:8100"), "[admin] listen")
@@ -137,6 +147,8 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         status_caller=status.get("caller"),
         status_secret=status.get("secret"),
         status_keys=status.get("keys", {}),
+        rollout_tick=tick,
+        rollout_lease=lease,
     )
 
 
