@@ -203,6 +203,23 @@ def test_log_in_watch_and_flip_a_route(proxy: Process) -> None:
             assert traffic.side("/api/v1/ledger/still") == "monolith"
             expect(page.locator("#history-table tbody tr").first).to_contain_text("cut over")
 
+            # A rollout started from the page: its card shows the step it is on; aborted from the page,
+            # the route is back on the monolith.
+            rollout = page.locator('form.rollout-form[data-route="payments"]')
+            rollout.locator("input[name=steps]").fill("canary:50:1m,service")
+            rollout.locator("input[name=reason]").fill("let the proxies drive payments")
+            rollout.locator("button[data-verb=start]").click()
+            expect(rollout.locator("output")).to_have_text(re.compile(r"^rollout #\d+: running at canary:50:60s$"))
+            card = page.locator('.rollout[data-route="payments"]')
+            expect(card).to_have_attribute("data-status", "running")
+            expect(card.locator("li.step.current")).to_have_text("canary:50:60s")
+            expect(payments.locator("td[data-mode]")).to_have_text("canary 50%")
+            rollout.locator("input[name=reason]").fill("seen enough")
+            rollout.locator("button[data-verb=abort]").click()
+            expect(rollout.locator("output")).to_have_text(re.compile(r"^rollout #\d+: aborted at canary:50:60s$"))
+            expect(card).to_have_attribute("data-status", "aborted")
+            expect(payments.locator("td[data-mode]")).to_have_text("monolith")
+
             expect(payments.locator("details")).to_have_attribute("open", "")  # kept open across refreshes
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)

@@ -101,7 +101,8 @@ class AdminServer:
         if contracts_record is None:
             contracts_record = contracts.record if contracts else None
         self.dashboard = Dashboard(store=store, proxy=proxy, token=token, contracts_record=contracts_record,
-                                   contracts_report=functools.partial(contracts_report, contracts))
+                                   contracts_report=functools.partial(contracts_report, contracts),
+                                   rollouts=rollouts)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._client, self.host, self.port, limit=MAX_HEADER_BYTES)

@@ -20,6 +20,7 @@ HISTORY_LIMIT = 50
 MAX_RECENT_DIFFS = 10  # per route, newest first
 MAX_VALUE_SAMPLES = 10
 MAX_NOISY_SHOWN = 20
+ROLLOUT_EVENTS = 10  # a rollout's latest decisions, newest first
 # The contract state of each service named, as the flip gate sees it (strangler.control.flip_gate).
 ContractsReport = Callable[[set[str]], dict[str, dict[str, Any]]]
 
@@ -39,6 +40,19 @@ class RouteSource(Protocol):
     def history(self, route: str | None, limit: int) -> Sequence[AuditEntry]: ...
 
 
+class RolloutRecord(Protocol):
+    id: int
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class RolloutSource(Protocol):
+    """What the dashboard reads of the rollouts (strangler.control.rollout.records.RolloutRecords)."""
+
+    def for_route(self, route: str) -> RolloutRecord | None: ...
+    def events(self, rollout_id: int, limit: int = ...) -> Sequence[AuditEntry]: ...
+
+
 class DashboardSource(Protocol):
     """What the dashboard reads from the running proxy (strangler.proxy.server.ProxyServer)."""
 
@@ -50,7 +64,7 @@ class DashboardSource(Protocol):
 async def dashboard_data(
     store: RouteSource, proxy: DashboardSource, traffic: TrafficHistory, contracts_record: str | None,
     contracts_report: ContractsReport, history_limit: int = HISTORY_LIMIT,
-    backends: Mapping[str, Any] | None = None,
+    backends: Mapping[str, Any] | None = None, rollouts: RolloutSource | None = None,
 ) -> dict[str, Any]:
     version, states = await asyncio.to_thread(store.snapshot)
     history = await asyncio.to_thread(store.history, None, history_limit)
@@ -79,6 +93,7 @@ async def dashboard_data(
             # Open WebSocket tunnels per side: a flip moves new ones only (strangler.proxy.tunnels).
             "tunnels": {side.value: tunnels.get((route.name, side.value), 0) for side in Side},
             "contracts": contracts.get(route.service) if route.service else None,
+            "rollout": await asyncio.to_thread(_rollout, rollouts, route.name) if route.service else None,
         })
     return {
         "generated_at": time.time(),
@@ -88,6 +103,14 @@ async def dashboard_data(
         "history": [{**e.as_dict(), "forced": "[forced past:" in e.reason} for e in history],
         "backends": dict(backends or {}),  # strangler.dashboard.backends: each service's kit status
     }
+
+
+def _rollout(rollouts: RolloutSource | None, route: str) -> dict[str, Any] | None:
+    """The route's active (else latest) rollout with its latest decisions; None without one."""
+    rollout = rollouts.for_route(route) if rollouts is not None else None
+    if rollout is None:
+        return None
+    return {**rollout.as_dict(), "events": [e.as_dict() for e in rollouts.events(rollout.id, ROLLOUT_EVENTS)]}
 
 
 def _targets(route: Route) -> tuple[str, ...]:

@@ -18,7 +18,13 @@ from urllib.parse import parse_qs
 
 from strangler.dashboard.auth import Session, Sessions, api_denial
 from strangler.dashboard.backends import Backends, backends_from
-from strangler.dashboard.data import ContractsReport, DashboardSource, RouteSource, dashboard_data
+from strangler.dashboard.data import (
+    ContractsReport,
+    DashboardSource,
+    RolloutSource,
+    RouteSource,
+    dashboard_data,
+)
 from strangler.dashboard.page import fragments, login_page, page
 from strangler.dashboard.throttle import FailureThrottle
 from strangler.dashboard.traffic import TrafficHistory
@@ -64,8 +70,9 @@ class Dashboard:
 
     def __init__(self, *, store: RouteSource, proxy: DashboardSource, token: str, contracts_record: str | None,
                  contracts_report: ContractsReport, traffic: TrafficHistory | None = None,
-                 backends: Backends | None = None) -> None:
+                 backends: Backends | None = None, rollouts: RolloutSource | None = None) -> None:
         self.store = store
+        self.rollouts = rollouts
         self.proxy = proxy
         self.sessions = Sessions(token)
         self.bearer = f"Bearer {token}".encode()
@@ -132,7 +139,7 @@ class Dashboard:
 
     async def _data(self) -> dict[str, Any]:
         return await dashboard_data(self.store, self.proxy, self.traffic, self.contracts_record,
-                                    self.contracts_report, backends=self.backends.view())
+                                    self.contracts_report, backends=self.backends.view(), rollouts=self.rollouts)
 
     async def _login(self, body: bytes, client: str) -> Reply:
         token = _form(body).get("token", "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from strangler.dashboard.rollouts import rollout_forms, rollouts_view
 from strangler.dashboard.table import esc, routes_table
 from strangler.proxy.types import Mode
 
@@ -37,6 +38,11 @@ def page(data: dict[str, Any], csrf: str) -> str:
   <section><h2>Change a route</h2><p class=hint>Every change needs a reason; it goes into the audit history.
     Canary and service are refused while the service's contracts do not pass, unless forced.</p>
     <div id=change-body>{change_forms(data)}</div></section>
+  <section><h2>Rollouts</h2><p class=hint>Driven by the proxies themselves: each step is watched, judged on
+    what every replica saw, and advanced, held or rolled back to the monolith; every decision is kept with its
+    figures.</p>
+    <div id=rollouts-body>{rollouts_view(data)}</div>
+    <div id=rollout-forms>{rollout_forms(data)}</div></section>
   <section><h2>Needs a person</h2><p class=hint>Each service's sync conflicts (per context), dead letters
     and events not yet published, polled from its kit status every few seconds.</p>
     <div id=backends-body>{backends_table(data)}</div></section>
@@ -48,7 +54,8 @@ def page(data: dict[str, Any], csrf: str) -> str:
 def fragments(data: dict[str, Any]) -> dict[str, str]:
     """The parts the page's script replaces on each refresh; the forms are never replaced, so nothing
     typed into them is lost."""
-    return {"routes": routes_table(data), "history": history_table(data), "backends": backends_table(data)}
+    return {"routes": routes_table(data), "history": history_table(data), "backends": backends_table(data),
+            "rollouts": rollouts_view(data)}
 
 
 def change_forms(data: dict[str, Any]) -> str:

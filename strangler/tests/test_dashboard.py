@@ -387,3 +387,47 @@ def test_assets_and_unknown_paths(stack: Stack) -> None:
         status, headers, raw = stack.admin(method, path)
         assert (status, headers["content-type"]) == (expected, "application/json")
         assert json.loads(raw)["error"]
+
+
+def _rollout_card(stack: Stack, route: str, status: str) -> tuple[dict, str]:
+    """The route's rollout and the rollouts fragment, once its status is `status` (the controller ticks each second)."""
+    deadline = time.monotonic() + 20
+    while True:
+        for _ in range(5):
+            stack.get(f"/api/{route}/x")
+        _, data = stack.api("GET", "/dashboard/data?fragments=1")
+        rollout = next(r for r in data["routes"] if r["name"] == route)["rollout"]
+        if rollout and rollout["status"] == status and rollout.get("last"):
+            return rollout, data["fragments"]["rollouts"]
+        assert time.monotonic() < deadline, rollout
+        time.sleep(0.2)
+
+
+def test_a_rollout_is_shown_with_its_evidence_and_driven_from_the_page(stack: Stack) -> None:
+    cookie, csrf = stack.login()
+    _, _, page = stack.admin("GET", "/dashboard", headers={"Cookie": cookie})
+    assert b'<form class=rollout-form data-route="orders"' in page and b"data-verb=abort" in page
+    start = {"steps": "canary:100:1s,service", "reason": "cut orders <b>now</b>", "analysis": {"interval": 1,
+                                                                                           "min_requests": 3}}
+    assert stack.api("POST", "/rollouts/orders", start, cookie=cookie)[0] == 403  # no CSRF token
+    status, body = stack.api("POST", "/rollouts/stats", start, cookie=cookie, csrf=csrf)
+    assert status == 409 and "cannot go to canary" in body["error"]  # the gate: stats' contracts never ran
+    status, body = stack.api("POST", "/rollouts/orders", start, cookie=cookie, csrf=csrf)
+    assert status == 201 and body["rollout"]["current"] == "canary:100:1s", body
+    rollout, html = _rollout_card(stack, "orders", "succeeded")
+    assert stack.route("orders")["mode"] == "service"
+    assert [e["verdict"] for e in rollout["events"]][-1] == "start"
+    assert '<li class="step done">canary:100:1s</li>' in html and "rollout-succeeded" in html
+    assert "cut orders &lt;b&gt;now&lt;/b&gt;" in html and "<b>now</b>" not in html
+    # A rollout that cannot gather enough evidence holds, shows it, and is aborted from the page.
+    hold = {**start, "steps": "canary:50:1s,service", "analysis": {"interval": 1, "min_requests": 100_000}}
+    assert stack.api("POST", "/rollouts/orders", hold, cookie=cookie, csrf=csrf)[0] == 201
+    rollout, html = _rollout_card(stack, "orders", "running")
+    while rollout["last"]["verdict"] != "hold":
+        rollout, html = _rollout_card(stack, "orders", "running")
+    assert "holding, only" in html and "whole step" in html  # the decision and its evidence
+    status, body = stack.api("POST", "/rollouts/orders/abort", {"reason": "not enough traffic"}, cookie=cookie,
+                             csrf=csrf)
+    assert status == 200 and body["rollout"]["status"] == "aborted"
+    assert stack.route("orders")["mode"] == "monolith"
+    assert stack.api("POST", "/rollouts/orders/abort", {"reason": "again"}, cookie=cookie, csrf=csrf)[0] == 409

@@ -1,4 +1,5 @@
-// Strangler migration dashboard: refresh the server-rendered fragments, submit route flips.
+// Strangler migration dashboard: refresh the server-rendered fragments, submit route flips and
+// drive rollouts (start, pause, resume, abort through /rollouts).
 // Served by the admin port itself (no CDN, no library). Fragments come escaped by the server;
 // anything this script writes itself goes through textContent.
 "use strict";
@@ -35,6 +36,7 @@
       swap("routes-body", data.fragments.routes);
       swap("history-body", data.fragments.history);
       swap("backends-body", data.fragments.backends);
+      swap("rollouts-body", data.fragments.rollouts);
       document.getElementById("store-version").textContent = String(data.store_version);
       updated.textContent = `updated ${new Date(data.generated_at * 1000).toISOString().slice(11, 19)} UTC`;
       updated.classList.remove("stale");
@@ -97,7 +99,58 @@
     });
   }
 
+  async function send(out, method, path, payload) {
+    out.className = "result";
+    out.textContent = "sending…";
+    try {
+      const res = await fetch(path, {
+        method,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify(payload),
+      });
+      if (res.status === 401) { location.assign("/login"); return null; }
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) {
+        out.className = "result error";
+        out.textContent = body.error || `HTTP ${res.status}`;
+        return null;
+      }
+      return body;
+    } catch (err) {
+      out.className = "result error";
+      out.textContent = `request failed: ${err.message}`;
+      return null;
+    }
+  }
+
+  function wireRollout(form) {
+    const out = form.querySelector("output");
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const verb = ev.submitter ? ev.submitter.dataset.verb : "start";
+      const { steps, min_requests: minRequests, interval, reason } = form.elements;
+      const route = encodeURIComponent(form.dataset.route);
+      const payload = { reason: reason.value.trim(), actor: actor() };
+      let path = `/rollouts/${route}/${verb}`;
+      if (verb === "start") {
+        path = `/rollouts/${route}`;
+        payload.steps = steps.value.trim();
+        payload.analysis = { min_requests: Number(minRequests.value), interval: Number(interval.value) };
+      }
+      const body = await send(out, "POST", path, payload);
+      if (body) {
+        const r = body.rollout;
+        out.className = "result ok";
+        out.textContent = `rollout #${r.id}: ${r.status.replace("_", " ")} at ${r.current}`;
+        reason.value = "";
+      }
+      refresh();
+    });
+  }
+
   document.querySelectorAll("form.flip").forEach(wire);
+  document.querySelectorAll("form.rollout-form").forEach(wireRollout);
   setInterval(() => { if (!document.hidden) refresh(); }, every);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
 })();
