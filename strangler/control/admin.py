@@ -180,8 +180,9 @@ class AdminServer:
     async def _dispatch(self, method: str, parts: list[str], query: dict[str, str], body: bytes) -> Response:
         if parts[0] == "rollouts" and self.rollouts is not None:
             payload = _json_object(body) if method == "POST" else None
-            status, answer = await rollout_endpoint(method, parts, payload, store=self.store, records=self.rollouts,
-                                                    actor=_actor(payload or {}))
+            status, answer = await rollout_endpoint(
+                method, parts, payload, store=self.store, records=self.rollouts, actor=_actor(payload or {}),
+                reconcile_commands=getattr(getattr(self.proxy, "config", None), "rollout_reconcile", None))
             if status == 201 or (status == 200 and method == "POST"):
                 await self._changed()
             return Response.json(status, answer)

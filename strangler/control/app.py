@@ -79,7 +79,8 @@ async def serve(config: ProxyConfig, *, stop: asyncio.Event | None = None) -> No
         started.push_async_callback(admin.close)
         controller = RolloutController(store=store, records=records, table=config.table,
                                        snapshot=lambda: proxy.metrics.snapshot(time.monotonic()),
-                                       tick=config.rollout_tick, lease=config.rollout_lease)
+                                       tick=config.rollout_tick, lease=config.rollout_lease,
+                                       reconcile_commands=config.rollout_reconcile)
         await controller.start()
         started.push_async_callback(controller.close)  # first to stop: resigns the lease for the next replica
         for sig in (signal.SIGTERM, signal.SIGINT):

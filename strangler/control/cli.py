@@ -139,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", help="gateway format: metadata.namespace (default: none, kubectl -n decides)")
     p.set_defaults(func=cmd_export)
 
-    add_rollout_commands(sub, common, open_store=lambda args: _store(_config(args)), actor=_default_actor())
+    add_rollout_commands(sub, common, open_store=lambda args: _store(_config(args)), actor=_default_actor(),
+                         reconcile_commands=lambda args: _config(args).rollout_reconcile)
     return parser
 
 

@@ -82,6 +82,9 @@ class ProxyConfig:
     # and how long the leader's lease lasts unrenewed (a stopped leader's successor waits at most that).
     rollout_tick: float = 1.0
     rollout_lease: float = 5.0
+    # [rollouts.reconcile] route = [argv]: the command a rollout with `reconcile` runs before each step
+    # advances (exit 0: both stores agree). Only the route table names commands: an API caller cannot.
+    rollout_reconcile: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> ProxyConfig:
@@ -107,7 +110,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     check_keys(store, "[store]", {"url", "redis_url"})
     contracts_raw = table_of(data, "contracts", "contracts")
     rollouts = table_of(data, "rollouts", "rollouts")
-    check_keys(rollouts, "[rollouts]", {"tick", "lease"})
+    check_keys(rollouts, "[rollouts]", {"tick", "lease", "reconcile"})
     tick = as_float(rollouts.get("tick", 1.0), "[rollouts] tick")
     lease = as_float(rollouts.get("lease", 5.0), "[rollouts] lease")
     if not 0 < tick < lease:
@@ -124,6 +127,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     targets = _targets(table_of(data, "targets", "targets"), env)
     routes = routes_parse(data.get("routes", []), targets)
     contracts = _contracts(contracts_raw, routes)
+    reconcile = _reconcile_commands(table_of(rollouts, "reconcile", "rollouts.reconcile"), routes)
     return ProxyConfig(
         listen_host=listen_host,
         listen_port=listen_port,
@@ -149,7 +153,20 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         status_keys=status.get("keys", {}),
         rollout_tick=tick,
         rollout_lease=lease,
+        rollout_reconcile=reconcile,
     )
+
+
+def _reconcile_commands(raw: Mapping[str, Any], routes: tuple[Route, ...]) -> dict[str, tuple[str, ...]]:
+    known = {r.name for r in routes if r.service}
+    out = {}
+    for route, argv in raw.items():
+        if route not in known:
+            raise ConfigError(f"[rollouts.reconcile] {route}: no route with a service of that name")
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+            raise ConfigError(f"[rollouts.reconcile] {route}: expected a command as a list of arguments")
+        out[route] = tuple(argv)
+    return out
 
 
 def _targets(raw: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Target]:

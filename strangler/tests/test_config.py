@@ -71,6 +71,10 @@ def test_defaults_and_sorting():
     ("proxy", {"limits": {"max_body": 1}}, "[proxy.limits]: unknown key(s) max_body"),
     ("store", {"redis_url": "http://x"}, "redis_url"),
     ("extra", {}, "top level: unknown key(s) extra"),
+    ("rollouts", {"tick": 5, "lease": 5}, "[rollouts]: tick and lease are seconds, with 0 < tick < lease"),
+    ("rollouts", {"period": 1}, "[rollouts]: unknown key(s) period"),
+    ("rollouts", {"reconcile": {"ledger": ["true"]}}, "[rollouts.reconcile] ledger: no route with a service"),
+    ("rollouts", {"reconcile": {"payments": "make reconcile"}}, "[rollouts.reconcile] payments: expected a command"),
 ])
 def test_errors_name_the_culprit(path, value, message):
     with pytest.raises(ConfigError) as err:
@@ -108,3 +112,12 @@ def test_admin_status_credential_signs_the_status_polls():
     data["admin"]["status_credential"]["audience"] = "x"  # per target, never one for every poll
     with pytest.raises(ConfigError, match=r"\[admin\] status credential"):
         parse_config(data, env={})
+
+
+def test_rollouts_default_and_reconcile_commands():
+    config = parse_config(BASE, env={})
+    assert (config.rollout_tick, config.rollout_lease, dict(config.rollout_reconcile)) == (1.0, 5.0, {})
+    argv = ["python", "manage.py", "strangler_reconcile", "payments"]
+    config = parse_config(_with("rollouts", {"tick": 0.5, "lease": 3, "reconcile": {"payments": argv}}), env={})
+    assert (config.rollout_tick, config.rollout_lease) == (0.5, 3.0)
+    assert config.rollout_reconcile == {"payments": tuple(argv)}

@@ -18,11 +18,11 @@ SHADOW = Step(Mode.SHADOW, 0, 60.0)
 
 def test_the_issue_s_plan_parses_and_round_trips() -> None:
     plan = plan_from(steps="shadow:10m,canary:1:10m,canary:10:10m,canary:50:10m,service", interval="30s",
-                     min_requests=50, reconcile="python manage.py strangler_reconcile payments")
+                     min_requests=50, reconcile=True)
     assert [s.label for s in plan.steps] == ["shadow", "canary 1%", "canary 10%", "canary 50%", "service"]
     assert plan.steps[0].seconds == 600 and plan.steps[-1].seconds == 0
     assert plan.steps[-1].state == RouteState(Mode.SERVICE, 100)
-    assert plan.analysis.reconcile == ("python", "manage.py", "strangler_reconcile", "payments")
+    assert plan.analysis.reconcile is True
     assert Plan.from_dict(plan.as_dict()) == plan
 
 
@@ -47,6 +47,8 @@ def test_bad_analysis_values_are_refused() -> None:
         plan_from(steps="service", min_requests=2.5)
     with pytest.raises(PlanError, match="interval must be more than 0"):
         plan_from(steps="service", interval=0)
+    with pytest.raises(PlanError, match=r"reconcile must be true or false \(the command is the route table's"):
+        plan_from(steps="service", reconcile=["rm", "-rf", "/"])  # a plan never carries a command to run
 
 
 def _seen(service: int = 0, errors: int = 0, service_ms: float = 5, monolith: int = 0, monolith_ms: float = 5,

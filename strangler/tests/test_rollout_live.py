@@ -262,3 +262,30 @@ def test_a_flip_by_hand_pauses_the_rollout_and_the_operator_verbs_drive_it(stack
     assert status == 200 and listed["rollouts"][0]["status"] == "aborted" and listed["leader"] is not None
     assert call("GET", "/rollouts", None)[0] == 200
     admin.close()
+
+
+def test_reconcile_runs_the_route_table_s_command_and_a_disagreement_rolls_back(stack: Stack) -> None:
+    verdict = stack.tmp / "reconcile-exit-code"
+    verdict.write_text("0")
+    check = f"import sys; sys.exit(int(open({str(verdict)!r}).read()))"  # stands in for strangler_reconcile
+    stack.config.write_text(stack.config.read_text() + f"[rollouts.reconcile]\norders = {json.dumps([sys.executable, '-c', check])}\n")
+    replica = stack.start_replica()
+    admin = http.client.HTTPConnection("127.0.0.1", replica.ports["admin"], timeout=5)
+    bad = {"steps": "canary:50:1s,service", "reason": "x", "analysis": {"reconcile": ["sh", "-c", "id"]}}
+    admin.request("POST", "/rollouts/orders", body=json.dumps(bad), headers={"Authorization": f"Bearer {TOKEN}"})
+    response = admin.getresponse()
+    assert response.status == 400 and "route table" in json.loads(response.read())["error"]  # no command from the API
+    admin.close()
+    out = cli(stack.config, "rollout", "start", "billing", "--steps", "canary:50:1s,service", "--reconcile",
+              "--reason", "x")
+    assert out.returncode == 2 and "no [rollouts.reconcile] billing command" in out.stderr
+    with Shoppers(stack):
+        out = cli(stack.config, "rollout", "start", "orders", "--steps", "canary:20:1s,canary:50:1s,service",
+                  "--interval", "1s", "--min-requests", "10", "--reconcile", "--reason", "cut with reconcile")
+        assert out.returncode == 0, out.stderr
+        passed = stack.wait_for("past its first step", lambda s: s["rollout"]["step"] == 1)
+        assert "reconcile clean" in next(e for e in passed["events"] if e["verdict"] == "advance")["reason"]
+        verdict.write_text("1")  # the stores now disagree
+        seen = stack.wait_for("rolled back", lambda s: s["rollout"]["status"] == "rolled_back")
+    assert stack.mode() == "monolith"
+    assert "reconcile exited 1" in next(e for e in seen["events"] if e["verdict"] == "rollback")["reason"]

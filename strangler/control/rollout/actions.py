@@ -9,6 +9,7 @@ and written to the route after: if the writer dies in between, whoever leads nex
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strangler.control.rollout.plan import Plan, Status
@@ -19,14 +20,17 @@ from strangler.proxy.types import Mode, RouteState
 MONOLITH_STATE = RouteState(Mode.MONOLITH, 0)
 
 
-def rollout_start(*, store: Store, records: RolloutRecords, route: str, plan: Plan, actor: str,
-                  reason: str) -> Rollout:
-    """Start a rollout of `route` and flip it to the first step (the store's guard asks as for any flip)."""
+def rollout_start(*, store: Store, records: RolloutRecords, route: str, plan: Plan, actor: str, reason: str,
+                  reconcile_commands: Mapping[str, Sequence[str]] | None = None) -> Rollout:
+    """Start a rollout of `route` and flip it to the first step (the store's guard asks as for any flip).
+    A plan that reconciles needs the route table's command for the route (`reconcile_commands`)."""
     target = next((r for r in store.table.routes if r.name == route), None)
     if target is None:
         raise UnknownRoute(f"unknown route {route!r} (known: {', '.join(r.name for r in store.table.routes)})")
     if target.service is None:
         raise InvalidState(f"route {route!r} has no service to roll out")
+    if plan.analysis.reconcile and route not in (reconcile_commands or {}):
+        raise InvalidState(f"the plan reconciles, but the route table has no [rollouts.reconcile] {route} command")
     rollout = records.start(route, plan, actor=actor, reason=_required(reason))
     try:
         return rollout_write_pending(store=store, records=records, rollout=rollout, actor=actor)

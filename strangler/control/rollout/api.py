@@ -3,7 +3,8 @@
 - ``GET /rollouts``: the latest rollouts and the controller's current leader;
 - ``GET /rollouts/<route>``: the route's active (else latest) rollout and its decisions, newest first;
 - ``POST /rollouts/<route>``: start one, ``{"steps": "shadow:10m,canary:10:10m,service", "reason": ...,
-  "analysis": {"interval": 30, "min_requests": 50, ...}}``;
+  "analysis": {"interval": 30, "min_requests": 50, "reconcile": true, ...}}`` (``reconcile`` runs the
+  command the route table names for the route: a caller of this API never sends a command);
 - ``POST /rollouts/<route>/pause|resume|abort``: ``{"reason": ...}``.
 
 Answers are ``(status, JSON payload)``; errors raise the store's exceptions, which the admin API
@@ -13,6 +14,7 @@ turns into 400/404/409 with a JSON body.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from strangler.control.rollout.actions import rollout_abort, rollout_pause, rollout_resume, rollout_start
@@ -25,7 +27,8 @@ _VERBS = {"pause": rollout_pause, "resume": rollout_resume}
 
 
 async def rollout_endpoint(method: str, parts: list[str], payload: dict[str, Any] | None, *, store: Store,
-                           records: RolloutRecords, actor: str) -> tuple[int, dict[str, Any]]:
+                           records: RolloutRecords, actor: str,
+                           reconcile_commands: Mapping[str, Sequence[str]] | None = None) -> tuple[int, dict[str, Any]]:
     match parts:
         case ["rollouts"] if method == "GET":
             recent = await asyncio.to_thread(records.recent)
@@ -48,7 +51,8 @@ async def rollout_endpoint(method: str, parts: list[str], payload: dict[str, Any
             except PlanError as exc:
                 raise InvalidState(str(exc)) from None
             rollout = await asyncio.to_thread(rollout_start, store=store, records=records, route=route, plan=plan,
-                                              actor=actor, reason=body.get("reason"))
+                                              actor=actor, reason=body.get("reason"),
+                                              reconcile_commands=reconcile_commands)
             return 201, {"rollout": rollout.as_dict()}
         case ["rollouts", route, "abort"] if method == "POST":
             rollout = await asyncio.to_thread(rollout_abort, store=store, records=records, route=route, actor=actor,

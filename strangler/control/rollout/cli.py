@@ -3,7 +3,9 @@ dashboard show and drive, through the store (so it works with every proxy down; 
 the replicas picks it up on its next tick).
 
     strangler rollout start payments --steps shadow:10m,canary:1:10m,canary:10:10m,canary:50:10m,service \\
-        --min-requests 50 --reconcile "python manage.py strangler_reconcile payments" --reason "cut payments"
+        --min-requests 50 --reconcile --reason "cut payments"
+
+``--reconcile`` runs the command the route table names in ``[rollouts.reconcile]`` for the route.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -22,11 +23,14 @@ from strangler.control.rollout.records import Rollout, RolloutRecords
 from strangler.control.store import InvalidState, Store
 
 OpenStore = Callable[[argparse.Namespace], AbstractContextManager[Store]]
+ReconcileCommands = Callable[[argparse.Namespace], Mapping[str, Sequence[str]]]
 EVENTS_SHOWN = 20
 
 
-def add_rollout_commands(sub: Any, common: argparse.ArgumentParser, *, open_store: OpenStore, actor: str) -> None:
-    """Register ``rollout`` and its verbs; `open_store(args)` opens the route table's store."""
+def add_rollout_commands(sub: Any, common: argparse.ArgumentParser, *, open_store: OpenStore, actor: str,
+                         reconcile_commands: ReconcileCommands) -> None:
+    """Register ``rollout`` and its verbs; `open_store(args)` opens the route table's store and
+    `reconcile_commands(args)` reads the table's [rollouts.reconcile]."""
     rollout = sub.add_parser("rollout", parents=[common], help="rollouts the proxies drive and judge themselves")
     verbs = rollout.add_subparsers(dest="verb", required=True)
     defaults = Analysis()
@@ -40,11 +44,12 @@ def add_rollout_commands(sub: Any, common: argparse.ArgumentParser, *, open_stor
     p.add_argument("--max-p95-ratio", type=float, help=f"service p95 / monolith p95 (default {defaults.max_p95_ratio:g})")
     p.add_argument("--p95-slack", type=float, help=f"seconds a p95 may exceed the monolith's (default {defaults.p95_slack:g})")
     p.add_argument("--max-diff-share", type=float, help=f"shadow differences beyond noise (default {defaults.max_diff_share:g})")
-    p.add_argument("--reconcile", help="a command that must exit 0 before each step advances")
+    p.add_argument("--reconcile", action="store_true",
+                   help="run the route table's [rollouts.reconcile] command before each step advances (exit 0)")
     p.add_argument("--reconcile-timeout", help=f"default {defaults.reconcile_timeout:g}s")
     p.add_argument("--reason", required=True)
     p.add_argument("--actor", default=actor)
-    p.set_defaults(func=lambda args: _start(args, open_store))
+    p.set_defaults(func=lambda args: _start(args, open_store, reconcile_commands))
 
     p = verbs.add_parser("status", parents=[common], help="the route's rollout, its step, evidence and decisions")
     p.add_argument("route", nargs="?", help="default: the latest rollouts of every route")
@@ -61,18 +66,18 @@ def add_rollout_commands(sub: Any, common: argparse.ArgumentParser, *, open_stor
         p.set_defaults(func=lambda args, action=action: _verb(args, open_store, action))
 
 
-def _start(args: argparse.Namespace, open_store: OpenStore) -> int:
+def _start(args: argparse.Namespace, open_store: OpenStore, reconcile_commands: ReconcileCommands) -> int:
     try:
         plan = plan_from(steps=args.steps, interval=args.interval, min_requests=args.min_requests,
                          max_error_share=args.max_error_share, max_p95_ratio=args.max_p95_ratio,
                          p95_slack=args.p95_slack, max_diff_share=args.max_diff_share,
-                         reconcile=shlex.split(args.reconcile) if args.reconcile else None,
+                         reconcile=args.reconcile,
                          reconcile_timeout=args.reconcile_timeout)
     except PlanError as exc:
         raise InvalidState(str(exc)) from None
     with open_store(args) as store, RolloutRecords(store.url) as records:
         rollout = rollout_start(store=store, records=records, route=args.route, plan=plan, actor=args.actor,
-                                reason=args.reason)
+                                reason=args.reason, reconcile_commands=reconcile_commands(args))
     print(f"{rollout.route}: rollout #{rollout.id} started on {rollout.current.label} "
           f"(steps {', '.join(rollout.plan.as_dict()['steps'])}); the proxies' controller drives it from here")
     return 0

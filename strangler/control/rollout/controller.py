@@ -17,7 +17,7 @@ import secrets
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from strangler.control.rollout.actions import MONOLITH_STATE, rollout_write_pending
@@ -49,6 +49,7 @@ class RolloutController:
         tick: float = 1.0,
         lease: float = 5.0,
         replica: str | None = None,
+        reconcile_commands: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.store = store
         self.records = records
@@ -57,6 +58,7 @@ class RolloutController:
         self.tick = tick
         self.lease = lease
         self.replica = replica or replica_id()
+        self.reconcile_commands = dict(reconcile_commands or {})  # the route table's, per route
         self.actor = f"rollout-controller@{self.replica}"
         self.leading = False
         self._task: asyncio.Task[None] | None = None
@@ -140,7 +142,7 @@ class RolloutController:
         decision = judge(rollout.current, analysis, step_seen=step_seen, window_seen=window_seen, elapsed=elapsed,
                          monolith_p95=monolith_p95)
         if decision.verdict is Verdict.ADVANCE and analysis.reconcile:
-            decision = _reconciled(decision, analysis)
+            decision = _reconciled(decision, analysis, self.reconcile_commands.get(rollout.route))
         progress = {**progress, "window_baseline": counters, "window_started_at": now, "monolith_p95": monolith_p95,
                     "last": {"verdict": decision.verdict.value, "reason": decision.reason, "at": now,
                              "figures": decision.figures}}
@@ -207,9 +209,12 @@ class RolloutController:
                                    evidence=decision.figures, fence=self.replica, audit=audit, **fields)
 
 
-def _reconciled(decision: Decision, analysis: Analysis) -> Decision:
+def _reconciled(decision: Decision, analysis: Analysis, command: Sequence[str] | None) -> Decision:
     """The step passed on traffic; it advances only if the reconcile command says both stores agree."""
-    command = list(analysis.reconcile)
+    if not command:
+        return Decision(Verdict.HOLD, "holding: the plan reconciles, but this replica's route table has no "
+                        "[rollouts.reconcile] command for the route", decision.figures)
+    command = list(command)
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=analysis.reconcile_timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:

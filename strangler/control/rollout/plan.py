@@ -66,7 +66,9 @@ class Analysis:
     max_p95_ratio: float = 1.5  # the service's p95 against the monolith's on the same route
     p95_slack: float = 0.05  # seconds: a p95 within the monolith's plus this passes whatever the ratio
     max_diff_share: float = 0.01  # of compared mirrors that differ beyond the measured noise
-    reconcile: tuple[str, ...] = ()  # a command that must exit 0 before a step advances
+    # Run the route's reconcile command (the route table's [rollouts.reconcile], never a command sent
+    # with the plan) before each step advances; it must exit 0.
+    reconcile: bool = False
     reconcile_timeout: float = 600.0
 
 
@@ -76,8 +78,7 @@ class Plan:
     analysis: Analysis = field(default_factory=Analysis)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"steps": [s.as_text() for s in self.steps],
-                "analysis": {**asdict(self.analysis), "reconcile": list(self.analysis.reconcile)}}
+        return {"steps": [s.as_text() for s in self.steps], "analysis": asdict(self.analysis)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
@@ -139,11 +140,10 @@ def plan_from(*, steps: Any, **analysis: Any) -> Plan:
         if value is None:
             continue
         if name == "reconcile":
-            if isinstance(value, str):
-                value = tuple(value.split())
-            if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
-                raise PlanError("reconcile must be a command: a list of arguments")
-            values[name] = tuple(value)
+            if not isinstance(value, bool):
+                raise PlanError("reconcile must be true or false (the command is the route table's "
+                                "[rollouts.reconcile])")
+            values[name] = value
             continue
         if name in ("interval", "reconcile_timeout") and isinstance(value, str):
             value = parse_duration(value)
