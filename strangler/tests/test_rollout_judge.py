@@ -101,6 +101,10 @@ def test_a_slow_service_is_judged_against_the_monolith_on_the_same_route() -> No
     assert decision.verdict is Verdict.ROLLBACK and "p95" in decision.reason
     near = _seen(service=50, service_ms=20, monolith=50, monolith_ms=20)
     assert judge(CANARY, ANALYSIS, step_seen=near, window_seen=near, elapsed=1).verdict is Verdict.WATCH
+    # A handful of answers has no p95 worth judging, even when the plan asks for no minimum.
+    few = _seen(service=5, service_ms=200, monolith=50, monolith_ms=20)
+    lax = Analysis(min_requests=0)
+    assert judge(CANARY, lax, step_seen=few, window_seen=few, elapsed=1).verdict is Verdict.WATCH
 
 
 def test_on_the_service_alone_the_remembered_monolith_p95_is_the_reference() -> None:

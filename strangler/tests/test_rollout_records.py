@@ -69,6 +69,12 @@ def test_a_first_flip_the_gate_refuses_does_not_start_the_rollout(store_url: str
             rollout_start(store=store, records=records, route="orders", plan=PLAN, actor="ann", reason="cut")
         assert records.for_route("orders").status is Status.ABORTED
         assert store.states()["orders"] == RouteState(Mode.MONOLITH, 0)
+        # Forced: the flip goes past the gate, and the audit keeps why and what the gate said.
+        forced = plan_from(steps="canary:10:1m,service", force="hotfix, contracts rerun later")
+        rollout_start(store=store, records=records, route="orders", plan=forced, actor="ann", reason="cut")
+        assert store.states()["orders"] == RouteState(Mode.CANARY, 10)
+        assert store.history("orders")[0].reason.endswith(
+            "(forced: hotfix, contracts rerun later) [forced past: contracts not verified]")
 
 
 def test_a_write_that_lost_a_race_is_refused(stores) -> None:

@@ -75,7 +75,8 @@ def rollout_write_pending(*, store: Store, records: RolloutRecords, rollout: Rol
     if rollout.pending is None:
         return rollout
     if store.states().get(rollout.route) != rollout.pending:
-        store.set_state(rollout.route, rollout.pending, actor=actor, reason=flip_reason(rollout))
+        store.set_state(rollout.route, rollout.pending, actor=actor, reason=flip_reason(rollout),
+                        force=bool(rollout.plan.force))
     return records.change(rollout, actor=actor, verdict="flipped", reason="", fence=fence, audit=False, pending=None)
 
 
@@ -83,7 +84,12 @@ def flip_reason(rollout: Rollout) -> str:
     """The audit reason of a flip the rollout makes: what it did and the reason of its last decision."""
     why = (rollout.progress.get("last") or {}).get("reason")
     what = {Status.ABORTED: "aborted", Status.ROLLED_BACK: "rolled back"}.get(rollout.status, rollout.current.label)
-    return f"rollout #{rollout.id} {what}" + (f": {why}" if why else "")
+    return f"rollout #{rollout.id} {what}" + (f": {why}" if why else "") + forced_note(rollout.plan)
+
+
+def forced_note(plan: Plan) -> str:
+    """Appended to the reason of a flip that may go past the gate (the store adds the refusal it overrode)."""
+    return f" (forced: {plan.force})" if plan.force else ""
 
 
 def _active(records: RolloutRecords, route: str) -> Rollout:

@@ -4,7 +4,8 @@
 - ``GET /rollouts/<route>``: the route's active (else latest) rollout and its decisions, newest first;
 - ``POST /rollouts/<route>``: start one, ``{"steps": "shadow:10m,canary:10:10m,service", "reason": ...,
   "analysis": {"interval": 30, "min_requests": 50, "reconcile": true, ...}}`` (``reconcile`` runs the
-  command the route table names for the route: a caller of this API never sends a command);
+  command the route table names for the route: a caller of this API never sends a command; ``"force":
+  "why"`` sends its flips past a refusing flip gate, each audited as forced);
 - ``POST /rollouts/<route>/pause|resume|abort``: ``{"reason": ...}``.
 
 Answers are ``(status, JSON payload)``; errors raise the store's exceptions, which the admin API
@@ -47,7 +48,7 @@ async def rollout_endpoint(method: str, parts: list[str], payload: dict[str, Any
             if not isinstance(analysis, dict):
                 raise InvalidState("analysis must be a JSON object")
             try:
-                plan = plan_from(steps=body.get("steps"), **analysis)
+                plan = plan_from(steps=body.get("steps"), force=body.get("force", ""), **analysis)
             except PlanError as exc:
                 raise InvalidState(str(exc)) from None
             rollout = await asyncio.to_thread(rollout_start, store=store, records=records, route=route, plan=plan,

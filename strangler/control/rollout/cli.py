@@ -47,6 +47,8 @@ def add_rollout_commands(sub: Any, common: argparse.ArgumentParser, *, open_stor
     p.add_argument("--reconcile", action="store_true",
                    help="run the route table's [rollouts.reconcile] command before each step advances (exit 0)")
     p.add_argument("--reconcile-timeout", help=f"default {defaults.reconcile_timeout:g}s")
+    p.add_argument("--force", metavar="WHY", default="",
+                   help="send the rollout's flips past a refusing flip gate (contracts); each is audited as forced")
     p.add_argument("--reason", required=True)
     p.add_argument("--actor", default=actor)
     p.set_defaults(func=lambda args: _start(args, open_store, reconcile_commands))
@@ -68,7 +70,7 @@ def add_rollout_commands(sub: Any, common: argparse.ArgumentParser, *, open_stor
 
 def _start(args: argparse.Namespace, open_store: OpenStore, reconcile_commands: ReconcileCommands) -> int:
     try:
-        plan = plan_from(steps=args.steps, interval=args.interval, min_requests=args.min_requests,
+        plan = plan_from(steps=args.steps, force=args.force, interval=args.interval, min_requests=args.min_requests,
                          max_error_share=args.max_error_share, max_p95_ratio=args.max_p95_ratio,
                          p95_slack=args.p95_slack, max_diff_share=args.max_diff_share,
                          reconcile=args.reconcile,

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from strangler.control.rollout.actions import MONOLITH_STATE, rollout_write_pending
+from strangler.control.rollout.actions import MONOLITH_STATE, forced_note, rollout_write_pending
 from strangler.control.rollout.evidence import Evidence, counters_of, since
-from strangler.control.rollout.judge import Decision, Verdict, judge
+from strangler.control.rollout.judge import LATENCY_MIN_SAMPLES, Decision, Verdict, judge
 from strangler.control.rollout.plan import Analysis, Status
 from strangler.control.rollout.records import LostLease, Rollout, RolloutConflict, RolloutRecords
 from strangler.control.store import FlipRefused, Store
@@ -137,7 +137,8 @@ class RolloutController:
         window_seen = Evidence.of(since(counters, progress.get("window_baseline", {})))
         analysis = rollout.plan.analysis
         monolith_p95 = progress.get("monolith_p95")
-        if window_seen.monolith_requests >= analysis.min_requests and window_seen.monolith_p95 is not None:
+        if window_seen.monolith_requests >= max(analysis.min_requests, LATENCY_MIN_SAMPLES) \
+                and window_seen.monolith_p95 is not None:
             monolith_p95 = window_seen.monolith_p95
         decision = judge(rollout.current, analysis, step_seen=step_seen, window_seen=window_seen, elapsed=elapsed,
                          monolith_p95=monolith_p95)
@@ -164,8 +165,9 @@ class RolloutController:
             return
         following = rollout.plan.steps[rollout.step + 1]
         try:  # the flip first, through the store's guard (contracts); the rollout moves only if it is written
-            self.store.set_state(rollout.route, following.state, actor=self.actor,
-                                 reason=f"rollout #{rollout.id}: {decision.reason}; next {following.label}")
+            self.store.set_state(rollout.route, following.state, actor=self.actor, force=bool(rollout.plan.force),
+                                 reason=f"rollout #{rollout.id}: {decision.reason}; next {following.label}"
+                                 f"{forced_note(rollout.plan)}")
         except FlipRefused as refusal:
             held = Decision(Verdict.HOLD, f"{following.label} refused by the flip gate: {refusal}", decision.figures)
             progress = {**progress, "last": {**progress["last"], "verdict": held.verdict.value, "reason": held.reason}}

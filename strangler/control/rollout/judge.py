@@ -18,6 +18,10 @@ from strangler.control.rollout.evidence import Evidence
 from strangler.control.rollout.plan import Analysis, Step
 from strangler.proxy.types import Mode
 
+# A p95 of fewer answers than this is one slow request, not a latency: the latency check waits for
+# this many on the service's side and on the monolith's it compares against, whatever min_requests says.
+LATENCY_MIN_SAMPLES = 20
+
 
 class Verdict(enum.StrEnum):
     WATCH = "watch"  # within the step's time, nothing failed
@@ -46,8 +50,9 @@ def failures(step: Step, analysis: Analysis, seen: Evidence, monolith_p95: float
     if seen.error_share > analysis.max_error_share:
         out.append(f"service 5xx: {seen.service_errors} of {seen.service_requests} "
                    f"({seen.error_share:.2%} > {analysis.max_error_share:.2%})")
-    reference = seen.monolith_p95 if seen.monolith_requests >= analysis.min_requests else monolith_p95
-    p95 = seen.service_p95
+    enough = max(analysis.min_requests, LATENCY_MIN_SAMPLES)
+    reference = seen.monolith_p95 if seen.monolith_requests >= enough else monolith_p95
+    p95 = seen.service_p95 if seen.service_requests >= LATENCY_MIN_SAMPLES else None
     if reference is not None and p95 is not None:
         limit = max(reference * analysis.max_p95_ratio, reference + analysis.p95_slack)
         if p95 > limit:

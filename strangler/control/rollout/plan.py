@@ -18,6 +18,7 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 MAX_STEPS = 20
 MAX_STEP_SECONDS = 7 * 24 * 3600.0
+MAX_FORCE_REASON = 500
 
 
 class PlanError(ValueError):
@@ -76,13 +77,16 @@ class Analysis:
 class Plan:
     steps: tuple[Step, ...]
     analysis: Analysis = field(default_factory=Analysis)
+    # Why this rollout's flips go past a refusing flip gate (contracts), if they do: each such flip is
+    # then audited as forced, with this reason and the gate's refusal.
+    force: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"steps": [s.as_text() for s in self.steps], "analysis": asdict(self.analysis)}
+        return {"steps": [s.as_text() for s in self.steps], "analysis": asdict(self.analysis), "force": self.force}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
-        return plan_from(steps=data.get("steps"), **dict(data.get("analysis") or {}))
+        return plan_from(steps=data.get("steps"), force=data.get("force") or "", **dict(data.get("analysis") or {}))
 
 
 def parse_duration(text: str) -> float:
@@ -127,8 +131,10 @@ def parse_steps(text: str | list[str]) -> tuple[Step, ...]:
     return steps
 
 
-def plan_from(*, steps: Any, **analysis: Any) -> Plan:
+def plan_from(*, steps: Any, force: Any = "", **analysis: Any) -> Plan:
     """A plan from operator input (CLI flags, admin JSON), every value checked."""
+    if not isinstance(force, str) or len(force) > MAX_FORCE_REASON:
+        raise PlanError(f"force is the reason to go past the flip gate: text of at most {MAX_FORCE_REASON} characters")
     if not isinstance(steps, str | list) or isinstance(steps, list) and not all(isinstance(s, str) for s in steps):
         raise PlanError("steps must be a string like 'shadow:10m,canary:10:10m,service' or a list of such steps")
     unknown = set(analysis) - set(Analysis.__dataclass_fields__)
@@ -155,4 +161,4 @@ def plan_from(*, steps: Any, **analysis: Any) -> Plan:
         values[name] = expected(value)
     if values.get("interval", defaults.interval) <= 0:
         raise PlanError("interval must be more than 0 seconds")
-    return Plan(parse_steps(steps), Analysis(**values))
+    return Plan(parse_steps(steps), Analysis(**values), force.strip())
