@@ -5,7 +5,9 @@ below. The expected values are never copied from a deployment file: environment 
 from the settings modules (AST), listening ports from the real gunicorn and strangler parsers,
 queues, WSGI modules, management commands and URL routes from the Django projects themselves,
 loaded in a subprocess with the container's environment (`introspect`, so each project gets its
-own fresh settings). Images are read from their Dockerfiles.
+own fresh settings). Images are read from their Dockerfiles. A proxy's flip gate ([contracts]) must
+find the pact files and the record on its mounts and the variable naming the providers' version in
+its environment.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class Process:
     ports: set[int]  # container ports published, exposed or declared
     probes: list[Probe]
     one_shot: bool = False
-    files: dict[str, Path] = field(default_factory=dict)  # container path -> repository file
+    files: dict[str, Path] = field(default_factory=dict)  # container path -> repository file or folder
 
     @property
     def effective_env(self) -> dict[str, str]:
@@ -350,6 +352,9 @@ def env_problems(proc: Process) -> list[str]:
         if config.store_url.startswith("postgres") and not urlsplit(config.store_url).password:
             required.add(LIBPQ_PASSWORD)
             reads |= {LIBPQ_PASSWORD}
+        if config.contracts is not None and config.contracts.provider_version_env:
+            # flip_gate reads it at each gated flip; empty is allowed (every such flip is refused).
+            reads |= {config.contracts.provider_version_env}
     else:
         reads, required = env_reads(proc.image.name)
         if _flag_on(env.get("DEBUG"), True):
@@ -358,6 +363,41 @@ def env_problems(proc: Process) -> list[str]:
                 for v in sorted(set(proc.env) - reads)]
     return problems + [f"{proc.name}: {v} is required by the code but not set" for v in sorted(required)
                        if not env.get(v)]
+
+
+def mounted(proc: Process, container_path: str) -> Path | None:
+    """The repository file or folder a container path is read from, through the deepest mount
+    holding it; None when no mount does."""
+    for mount in sorted(proc.files, key=len, reverse=True):
+        if container_path == mount or container_path.startswith(mount.rstrip("/") + "/"):
+            return proc.files[mount] / os.path.relpath(container_path, mount)
+    return None
+
+
+def contracts_problems(proc: Process, config) -> list[str]:
+    """A deployed proxy gates its flips as `make run`'s does: its [contracts] reads pact files and a
+    record through mounts, and takes the providers' version from a variable the deployment passes
+    (a container has no git work tree, so `source` cannot work there)."""
+    from strangler.control.flip_gate import pacts_read
+
+    contracts = config.contracts
+    if contracts is None:
+        return [f"{proc.name}: the route table has no [contracts]: flips to the service are not gated"]
+    problems = []
+    if contracts.source is not None:
+        problems.append(f"{proc.name}: [contracts] source = {contracts.source!r} needs a git work tree; "
+                        "the image has none (use provider_version_env)")
+    if contracts.provider_version_env and contracts.provider_version_env not in proc.env:
+        problems.append(f"{proc.name}: [contracts] provider_version_env names {contracts.provider_version_env}, "
+                        "which the deployment does not pass")
+    pacts = mounted(proc, contracts.pacts)
+    if pacts is None or not pacts.is_dir():
+        problems.append(f"{proc.name}: [contracts] pacts {contracts.pacts} is no mounted folder")
+    elif not pacts_read(pacts):
+        problems.append(f"{proc.name}: [contracts] pacts {contracts.pacts} holds no pact file ({pacts})")
+    if mounted(proc, os.path.dirname(contracts.record)) is None:
+        problems.append(f"{proc.name}: [contracts] record {contracts.record} is on no mount")
+    return problems
 
 
 def command_problems(proc: Process, facts: dict, config) -> list[str]:
@@ -427,6 +467,8 @@ def process_problems(stack: Stack, proc: Process) -> list[str]:
     ports = listening(proc)
     if proc.ports != ports:
         problems.append(f"{proc.name}: declares ports {sorted(proc.ports)}, listens on {sorted(ports)}")
+    if config is not None:
+        problems += contracts_problems(proc, config)
     return (problems + command_problems(proc, facts, config) + env_problems(proc)
             + probe_problems(proc, facts, config, ports))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.contracts_support import CONTRACTS_RECORD
 from tests.deploy_consistency import (
     HEALTH_VIEWS,
     ROOT,
@@ -35,6 +36,9 @@ K8S = ROOT / "deploy" / "k8s"
 EXAMPLE = K8S / "secrets.example.yaml"
 PART_OF = "app.kubernetes.io/part-of"
 WORKLOADS = ("Deployment", "Job")
+# ConfigMaps the operator builds (README.md says how), by the repository folder whose files they hold:
+# strangler-contracts holds the pact files (and the record `make contracts` writes beside them).
+OPERATOR_CONFIGMAPS = {"strangler-contracts": ROOT / "contracts" / "pacts"}
 
 
 def _docs() -> list[dict]:
@@ -100,18 +104,26 @@ def _probes(container: dict) -> list[Probe]:
 
 
 def _files(workload: dict, container: dict, scratch: Path) -> dict[str, Path]:
-    """Files the container sees from ConfigMap volumes, written out for the checks to read."""
+    """Files the container sees from ConfigMap volumes, written out for the checks to read; a
+    ConfigMap the operator builds is the repository folder README.md builds it from."""
     volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes", [])}
     files = {}
     for mount in container.get("volumeMounts", []):
         source = volumes[mount["name"]].get("configMap")
-        if source:
+        if source and source["name"] in OPERATOR_CONFIGMAPS:
+            # Not shipped: a pod must start without it (the gate then refuses flips to the service).
+            assert source.get("optional") is True, f"{source['name']}: must be optional"
+            files[mount["mountPath"]] = OPERATOR_CONFIGMAPS[source["name"]]
+        elif source:
             data = _named("ConfigMap")[source["name"]]["data"]
             for item in source.get("items") or [{"key": k, "path": k} for k in data]:
                 path = scratch / source["name"] / item["path"]
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(data[item["key"]])
-                files[f"{mount['mountPath']}/{item['path']}"] = path
+                if "subPath" not in mount:
+                    files[f"{mount['mountPath']}/{item['path']}"] = path
+                elif mount["subPath"] == item["path"]:  # one file of the volume, mounted as that path
+                    files[mount["mountPath"]] = path
     return files
 
 
@@ -254,3 +266,14 @@ def test_the_admin_port_takes_connections_only_from_labelled_pods() -> None:
     assert rules[admin] == [{"podSelector": {"matchLabels": {"strangler-kit/admin-client": "true"}}}]
     # and the proxy's own Service does not carry the admin port
     assert [p["port"] for p in _named("Service")["strangler"]["spec"]["ports"]] == [client]
+
+
+def test_the_operator_s_configmaps_are_built_as_the_readme_says() -> None:
+    """README.md's `kubectl create configmap` line for each ConfigMap the manifests mount but do not
+    ship: from the folder the checks read it as, and from the record `make contracts` writes."""
+    readme = (K8S / "README.md").read_text().replace("\\\n", " ")
+    for name, folder in OPERATOR_CONFIGMAPS.items():
+        (line,) = [ln for ln in readme.splitlines() if f"kubectl create configmap {name} " in ln]
+        sources = [ROOT / arg.split("=", 1)[1] for arg in line.split() if arg.startswith("--from-file=")]
+        assert folder in sources, line
+        assert CONTRACTS_RECORD in sources, line

@@ -1,11 +1,17 @@
 """Contract-gated flips: a route moves traffic to a service only when can-i-deploy would say yes,
 asked here by the strangler itself from the route table's ``[contracts]`` (strangler.proxy.config):
 every pact of the service in the ``pacts`` directory, at its current content, verified and passed
-against the monolith and the service at the providers' current version (``source``'s commit, or
-``provider_version``), according to the ``record`` (strangler/control/verifications.py). The
-decision is strangler/control/deploy_decision.py, the one `make can-i-deploy` uses too, so an old
-pass, a pass against the service only or a pass over a subset of the pacts refuses the flip, and
-the refusal names each pact and implementation missing.
+against the monolith and the service at the providers' current version, according to the
+``record`` (strangler/control/verifications.py). The decision is strangler/control/deploy_decision.py,
+the one `make can-i-deploy` uses too, so an old pass, a pass against the service only or a pass over
+a subset of the pacts refuses the flip, and the refusal names each pact and implementation missing.
+
+The providers' current version is ``source``'s commit (a git work tree, as `make run` has),
+``provider_version`` (a literal), or the value of the environment variable ``provider_version_env``
+names (a deployed stack, whose containers hold no work tree: the commit their images were built
+from). That variable is read at each gated flip; unset or empty, the gate cannot tell which code is
+deployed and refuses, naming the variable. A full commit id counts as the short one the contract
+runs record (strangler/control/source_version.py).
 
 Only flips that send a client's request to the service (canary, service) are gated: going back to
 the monolith or to shadow is always allowed, because rolling back must never wait for CI.
@@ -14,12 +20,13 @@ the monolith or to shadow is always allowed, because rolling back must never wai
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from strangler.control.deploy_decision import Decision, Pact, deploy_decision
-from strangler.control.source_version import SourceVersionError, pact_version, source_version
+from strangler.control.source_version import SourceVersionError, given_version, pact_version, source_version
 from strangler.control.store import FlipRefused, Guard
 from strangler.control.verifications import ContractRecordError, verifications_read
 from strangler.proxy.config import ContractsConfig
@@ -27,11 +34,34 @@ from strangler.proxy.types import Mode, Route, RouteState
 
 GATED_MODES = frozenset({Mode.CANARY, Mode.SERVICE})
 NOT_GATED = "not gated"  # a service's contract state when the route table has no [contracts]
-UNKNOWN = "error"  # the record, a pact file or the source cannot be read: the gate refuses
+UNKNOWN = "error"  # the record, a pact file or the providers' version cannot be read: the gate refuses
 
 
 class PactDirError(ValueError):
     """The pact directory is missing or holds a file that is not a pact."""
+
+
+class ProviderVersionError(ValueError):
+    """``provider_version_env`` names a variable that is unset or empty: the deployed version is unknown."""
+
+
+def provider_version(contracts: ContractsConfig, env: Mapping[str, str] | None = None) -> str:
+    """The providers' current version, as ``[contracts]`` says to find it, read now."""
+    if contracts.provider_version_env:
+        name = contracts.provider_version_env
+        value = (os.environ if env is None else env).get(name, "").strip()
+        if not value:
+            raise ProviderVersionError(
+                f"{name} is unset or empty: it must hold the version of the providers deployed (the commit their "
+                f"images were built from, which `make contracts` verified), e.g. {name}=$(git rev-parse HEAD)")
+        return given_version(value)
+    if contracts.provider_version:
+        return given_version(contracts.provider_version)
+    return source_version(contracts.source or ".")
+
+
+# What keeps the gate from telling: each one refuses the flip (and is the dashboard's "error").
+UNREADABLE = (ContractRecordError, PactDirError, SourceVersionError, ProviderVersionError)
 
 
 def pacts_read(directory: str | Path) -> list[Pact]:
@@ -53,7 +83,7 @@ def pacts_read(directory: str | Path) -> list[Pact]:
 def contracts_decision(contracts: ContractsConfig, service: str) -> Decision:
     """Read the record, the pact files and the providers' version, and decide (I/O at this edge)."""
     providers = contracts.providers.get(service, ())
-    version = contracts.provider_version or source_version(contracts.source or ".")
+    version = provider_version(contracts)
     return deploy_decision(verifications_read(contracts.record), service=service, providers=providers,
                            pacts=pacts_read(contracts.pacts), provider_versions=dict.fromkeys(providers, version))
 
@@ -67,7 +97,7 @@ def contracts_report(contracts: ContractsConfig | None, services: Iterable[str])
     for service in services:
         try:
             decision = contracts_decision(contracts, service)
-        except (ContractRecordError, PactDirError, SourceVersionError) as exc:
+        except UNREADABLE as exc:
             report[service] = {"service": service, "state": UNKNOWN, "message": str(exc), "latest": []}
             continue
         report[service] = {"service": service, "state": decision.state, "message": decision.describe(),
@@ -83,7 +113,7 @@ def contract_guard(contracts: ContractsConfig) -> Guard:
             return
         try:
             decision = contracts_decision(contracts, route.service)
-        except (ContractRecordError, PactDirError, SourceVersionError) as exc:
+        except UNREADABLE as exc:
             raise FlipRefused(f"route {route.name!r}: cannot tell whether the contracts of {route.service!r} "
                               f"pass: {exc}") from None
         if not decision.ok:

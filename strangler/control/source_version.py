@@ -6,17 +6,21 @@ itself, whichever commit wrote it. A provider's version follows the Pact convent
 of the tree the provider runs from, plus ``+dirty.<hash>`` when the work tree differs from that
 commit, the hash covering the diff against HEAD and every untracked, not ignored file. Everything
 that shapes a response (settings, urls, authentication, error handlers, provider states, locked
-dependencies) is in the commit, so no list of folders can miss one.
+dependencies) is in the commit, so no list of folders can miss one. A version given from outside (a
+deployment's ``PROVIDER_VERSION``, usually ``git rev-parse HEAD``) is the same version when it is the
+commit's full id: ``given_version`` shortens it as ``source_version`` does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from pathlib import Path
 
 SHORT = 12  # hex characters kept of a commit or a hash
 DIRTY = "+dirty."
+FULL_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # a SHA-1 or SHA-256 commit id, as git prints it
 GIT_TIMEOUT = 30.0
 # The diff is hashed, so it must not depend on a user's diff drivers, colours or abbreviations.
 _DIFF = ("diff", "HEAD", "--binary", "--full-index", "--no-ext-diff", "--no-textconv", "--no-color",
@@ -30,6 +34,13 @@ class SourceVersionError(ValueError):
 def pact_version(content: bytes) -> str:
     """The version of a pact: the hash of its file's bytes."""
     return hashlib.sha256(content).hexdigest()[:SHORT]
+
+
+def given_version(value: str) -> str:
+    """A providers' version given as text: a full commit id becomes its first ``SHORT`` characters,
+    what ``source_version`` recorded for that commit; anything else is taken as it is."""
+    value = value.strip()
+    return value[:SHORT] if FULL_COMMIT.match(value) else value
 
 
 def _git(top: Path, *argv: str) -> bytes:

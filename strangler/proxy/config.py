@@ -7,6 +7,7 @@ reaches a running proxy.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,18 +39,27 @@ from strangler.proxy.types import (
 )
 
 SHADOW_BUDGET_BYTES = 64 * 1024 * 1024  # default [proxy] shadow_budget_bytes
+# [contracts]: the ways to give the providers' version, exactly one of them.
+VERSION_KEYS = ("source", "provider_version", "provider_version_env")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True, slots=True)
 class ContractsConfig:
     """``[contracts]``: what the flip gate (strangler.control.flip_gate) needs to ask can-i-deploy's
-    question itself. Paths are relative to the directory the proxy or CLI runs in."""
+    question itself. Paths are relative to the directory the proxy or CLI runs in.
+
+    The providers' version comes from exactly one of ``source`` (a git work tree, as `make run` has),
+    ``provider_version`` (a literal) and ``provider_version_env`` (the name of an environment variable
+    holding it, as a container without a work tree has: the commit its images were built from). The
+    variable is read at each gated flip, not here: unset or empty, the gate refuses."""
 
     record: str  # the verification record (JSON Lines) the contract runs append to
     pacts: str  # the directory of the pact files: each one's content is a consumer version that must be verified
     source: str | None  # a git work tree: the providers' version is its commit (+dirty), computed at each flip
     provider_version: str | None  # or the version being deployed, as a literal (e.g. the image's commit)
     providers: Mapping[str, tuple[str, ...]]  # service -> the pact providers it must honour
+    provider_version_env: str | None = None  # or the variable holding the deployed version, read at each flip
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,21 +276,23 @@ def _contracts(raw: Mapping[str, Any], routes: tuple[Route, ...]) -> ContractsCo
     which pacts and which code must have been verified."""
     if not raw:
         return None
-    check_keys(raw, "[contracts]", {"record", "pacts", "source", "provider_version", "providers"})
+    check_keys(raw, "[contracts]", {"record", "pacts", *VERSION_KEYS, "providers"})
     needed = [k for k in ("record", "pacts", "providers") if k not in raw]
     if needed:
         raise ConfigError(f"[contracts]: missing {', '.join(needed)}: the gate needs the record, the directory of "
                           "the pact files, each service's providers ([contracts.providers] name = [...]) and the "
-                          "providers' version (source = a git work tree, or provider_version)")
+                          "providers' version (source = a git work tree, provider_version, or provider_version_env)")
     record = as_str(raw["record"], "[contracts] record").strip()
     pacts = as_str(raw["pacts"], "[contracts] pacts").strip()
     if not record or not pacts:
         raise ConfigError("[contracts]: record and pacts must not be empty")
     source = as_str(raw.get("source", ""), "[contracts] source").strip() or None
     version = as_str(raw.get("provider_version", ""), "[contracts] provider_version").strip() or None
-    if (source is None) == (version is None):
+    version_env = _version_env(raw)
+    if sum(v is not None for v in (source, version, version_env)) != 1:
         raise ConfigError("[contracts]: give exactly one of source (a git work tree whose commit is the providers' "
-                          "version) and provider_version (the version being deployed)")
+                          "version), provider_version (the version being deployed) and provider_version_env (the "
+                          "environment variable holding it, e.g. the commit the images were built from)")
     table = table_of(raw, "providers", "contracts.providers")
     providers: dict[str, tuple[str, ...]] = {}
     for service, names in table.items():
@@ -292,4 +304,16 @@ def _contracts(raw: Mapping[str, Any], routes: tuple[Route, ...]) -> ContractsCo
         if route.service is not None and route.service not in providers:
             raise ConfigError(f"[contracts.providers]: no entry for service {route.service!r} (route {route.name!r}): "
                               "its flips could not be gated")
-    return ContractsConfig(record=record, pacts=pacts, source=source, provider_version=version, providers=providers)
+    return ContractsConfig(record=record, pacts=pacts, source=source, provider_version=version, providers=providers,
+                           provider_version_env=version_env)
+
+
+def _version_env(raw: Mapping[str, Any]) -> str | None:
+    """``provider_version_env``'s variable name; only its value waits for a flip (flip_gate reads it)."""
+    if "provider_version_env" not in raw:
+        return None
+    name = as_str(raw["provider_version_env"], "[contracts] provider_version_env").strip()
+    if not ENV_NAME.match(name):
+        raise ConfigError(f"[contracts] provider_version_env: expected the name of an environment variable "
+                          f"(letters, digits and '_', not starting with a digit), got {name!r}")
+    return name

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from strangler.control.deploy_decision import Pact, deploy_decision
-from strangler.control.flip_gate import contract_guard, contracts_report, pacts_read
+from strangler.control.flip_gate import (
+    ProviderVersionError,
+    contract_guard,
+    contracts_report,
+    pacts_read,
+    provider_version,
+)
 from strangler.control.store import FlipRefused, open_store
 from strangler.control.verifications import (
     FAILED,
@@ -193,6 +199,7 @@ def test_forcing_past_the_gate_keeps_the_refusal_in_the_audit(tmp_path: Path) ->
 
 
 GOOD = {"record": "c/v.jsonl", "pacts": "c/pacts", "source": ".", "providers": {"orders": ["orders", "orders-events"]}}
+FROM_ENV = {k: v for k, v in GOOD.items() if k != "source"} | {"provider_version_env": "ORDERS_VERSION"}
 
 
 def test_the_contracts_table_names_everything_the_gate_asks() -> None:
@@ -211,10 +218,48 @@ def test_the_contracts_table_names_everything_the_gate_asks() -> None:
     (GOOD | {"providers": {"billing": ["billing"]}}, r"no entry for service 'orders' \(route 'orders'\)"),
     (GOOD | {"providers": {"orders": []}}, "expected a non-empty list of provider names"),
     (GOOD | {"pacts": " "}, "must not be empty"),
+    (GOOD | {"provider_version_env": "PROVIDER_VERSION"}, "exactly one of source .*, provider_version .* and "
+                                                         "provider_version_env"),
+    (FROM_ENV | {"provider_version": "p1"}, "exactly one of source"),
+    (FROM_ENV | {"provider_version_env": ""}, "provider_version_env: expected the name of an environment variable"),
+    (FROM_ENV | {"provider_version_env": " "}, "provider_version_env: expected the name of an environment variable"),
+    (FROM_ENV | {"provider_version_env": "PROVIDER-VERSION"}, r"got 'PROVIDER-VERSION'"),
+    (FROM_ENV | {"provider_version_env": 7}, r"\[contracts\] provider_version_env"),
 ])
 def test_a_contracts_table_the_gate_cannot_ask_from_is_refused(contracts: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         table(contracts)
+
+
+def test_the_version_may_come_from_a_variable_read_at_each_flip(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container has no work tree: the deployed version is in a variable, read when the gate
+    decides; unset or empty, the gate refuses naming it, and so does the dashboard's report."""
+    monkeypatch.delenv("ORDERS_VERSION", raising=False)
+    contracts = table(FROM_ENV).contracts  # loads with the variable unset
+    assert (contracts.source, contracts.provider_version, contracts.provider_version_env) == (
+        None, None, "ORDERS_VERSION")
+    for env in ({}, {"ORDERS_VERSION": " "}):
+        with pytest.raises(ProviderVersionError, match="ORDERS_VERSION is unset or empty"):
+            provider_version(contracts, env)
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert provider_version(contracts, {"ORDERS_VERSION": commit}) == commit[:12]  # as the contract runs record it
+    assert provider_version(contracts, {"ORDERS_VERSION": "v1.2+build.7"}) == "v1.2+build.7"
+
+    record = tmp_path / "v.jsonl"
+    contracts = table(FROM_ENV | {"record": str(record), "pacts": str(tmp_path / "pacts")}).contracts
+    versions = {"storefront": pact_write(tmp_path / "pacts", "storefront", "orders")}
+    _verified(record, versions)  # at PROVIDER_VERSION
+    route, guard = table().table.routes[0], contract_guard(contracts)
+    with pytest.raises(FlipRefused, match="cannot tell whether the contracts of 'orders' pass: ORDERS_VERSION is "
+                                          "unset or empty"):
+        guard(route, RouteState(), RouteState(Mode.SERVICE))
+    report = contracts_report(contracts, ["orders"])["orders"]
+    assert report["state"] == "error" and "ORDERS_VERSION" in report["message"]
+    guard(route, RouteState(Mode.SERVICE), RouteState(Mode.MONOLITH))  # going back never asks
+    monkeypatch.setenv("ORDERS_VERSION", PROVIDER_VERSION)
+    guard(route, RouteState(), RouteState(Mode.SERVICE))  # the same guard, the variable set since
+    assert contracts_report(contracts, ["orders"])["orders"]["state"] == PASSED
 
 
 @pytest.mark.integration

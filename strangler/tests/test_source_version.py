@@ -12,6 +12,7 @@ from strangler.control.source_version import (
     DIRTY,
     SourceVersionError,
     dirty_digest,
+    given_version,
     pact_version,
     source_version,
 )
@@ -74,3 +75,17 @@ def test_a_tree_without_a_version_is_a_clear_error(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
     with pytest.raises(SourceVersionError, match="has no commit yet"):
         source_version(tmp_path)
+
+
+def test_a_given_full_commit_id_is_the_version_source_version_records(tmp_path: Path) -> None:
+    """A deployment passes `git rev-parse HEAD`; the contract runs recorded the short form."""
+    subprocess.run([*GIT, "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "a.txt").write_text("a")
+    subprocess.run([*GIT, "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run([*GIT, "-C", str(tmp_path), "commit", "-q", "-m", "a"], check=True)
+    full = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout
+    assert given_version(full) == source_version(tmp_path)  # rev-parse's trailing newline included
+    assert given_version("ab" * 32) == "ab" * 6  # a SHA-256 repository's id
+    for other in ("0123456789ab", f"0123456789ab{DIRTY}cafe", "v1.2", "ABCDEF0123" * 4):
+        assert given_version(other) == other
