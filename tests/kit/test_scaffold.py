@@ -156,6 +156,13 @@ def test_deploy_files_fit_the_proxy_compose_and_kubernetes(tmp_path):
     entry = tomllib.loads((out / "deploy" / "routes.toml").read_text())
     table["targets"] |= entry["targets"]
     table["routes"] += entry["routes"]
+    # The flip gate of the compose table needs the service's providers: the names the route entry's
+    # comment gives are the generated participants' SERVICES.
+    participants: dict = {}
+    exec((out / "contracts" / "participants.py").read_text(), participants)  # noqa: S102 - generated, read back
+    assert '#   catalog = ["catalog", "catalog-events"]' in (out / "deploy" / "routes.toml").read_text()
+    assert participants["SERVICES"] == {"catalog": ("catalog", "catalog-events")}
+    table["contracts"]["providers"] |= {k: list(v) for k, v in participants["SERVICES"].items()}
     config = parse_config(table, env={"INTERNAL_AUTH_SECRET": "a-test-secret"})
     route = next(r for r in config.table.routes if r.name == "catalog")
     target = config.table.targets["catalog"]
