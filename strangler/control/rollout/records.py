@@ -17,51 +17,11 @@ from typing import Any
 
 from strangler.control.rollout.evidence import Counters
 from strangler.control.rollout.plan import Plan, Status, Step
+from strangler.control.rollout.schema import schema_create
 from strangler.control.store import StoreError
-from strangler.control.store_backends import Backend, Postgres, backend_for
+from strangler.control.store_backends import Backend, backend_for
 from strangler.proxy.types import Mode, RouteState
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS strangler_rollout (
-    id {serial} PRIMARY KEY,
-    route TEXT NOT NULL,
-    status TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    step_started_at DOUBLE PRECISION NOT NULL,
-    progress TEXT NOT NULL,
-    pending_mode TEXT,
-    pending_weight INTEGER,
-    actor TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
-);
-CREATE INDEX IF NOT EXISTS strangler_rollout_route ON strangler_rollout (route, id);
-CREATE TABLE IF NOT EXISTS strangler_rollout_event (
-    id {serial} PRIMARY KEY,
-    rollout BIGINT NOT NULL,
-    at DOUBLE PRECISION NOT NULL,
-    actor TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    verdict TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    evidence TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS strangler_rollout_event_rollout ON strangler_rollout_event (rollout, id);
-CREATE TABLE IF NOT EXISTS strangler_lease (
-    name TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    expires_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS strangler_replica_counters (
-    replica TEXT PRIMARY KEY,
-    at DOUBLE PRECISION NOT NULL,
-    counters TEXT NOT NULL
-);
-"""
-_TABLES = ("strangler_rollout", "strangler_rollout_event", "strangler_lease", "strangler_replica_counters")
-_PG_SCHEMA_LOCK = 7345002
 COUNTERS_KEPT = 24 * 3600.0  # seconds a stopped replica's counters are kept
 _INSERTED = ("route, status, plan, step, step_started_at, progress, pending_mode, pending_weight, actor, reason, "
              "created_at, updated_at")
@@ -137,7 +97,7 @@ class RolloutRecords:
     def open(self) -> RolloutRecords:
         with self._lock:
             self._conn = self._backend.connect()
-            self._create_schema()
+            schema_create(self._backend, self._conn)
         return self
 
     def close(self) -> None:
@@ -151,26 +111,6 @@ class RolloutRecords:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _create_schema(self) -> None:
-        statements = [s.strip() for s in SCHEMA.format(serial=self._backend.serial).split(";") if s.strip()]
-        if isinstance(self._backend, Postgres):  # DDL only when missing: see store_backends.Postgres
-            with self._conn.transaction(), self._conn.cursor() as cur:
-                cur.execute(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
-                cur.execute("SELECT " + ", ".join(f"to_regclass('{t}')" for t in _TABLES))
-                if None in cur.fetchone():
-                    for statement in statements:
-                        cur.execute(statement)
-            return
-        cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in statements:
-                cur.execute(statement)
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
 
     def _connection(self) -> Any:
         if self._conn is None:
