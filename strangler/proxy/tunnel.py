@@ -6,7 +6,8 @@ arrive. A side whose peer is slow stops being read (pause_reading while the peer
 is above TUNNEL_HIGH_WATER, resumed below TUNNEL_LOW_WATER), so a tunnel holds at most a few
 hundred KiB whatever the traffic. Of a WebSocket, only frame headers are read
 (strangler.proxy.upgrade.FrameCursor): the upstream's, so that a close frame the proxy sends goes
-out between two frames; the client's until its first close frame, to tell who began closing.
+out between two frames; the client's until its first close frame, to tell who began closing and
+to tell the upstream, between two of the client's frames, that its client went away.
 
 The tunnel's own clocks (idle timeout, maximum lifetime, a close taking too long) are checked by
 the server's periodic sweep through strangler.proxy.tunnels.Tunnels, which holds every open one.
@@ -15,6 +16,7 @@ the server's periodic sweep through strangler.proxy.tunnels.Tunnels, which holds
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import TYPE_CHECKING
 
 from strangler.proxy.upgrade import (
@@ -24,6 +26,7 @@ from strangler.proxy.upgrade import (
     FrameCursor,
     close_frame,
     expiry,
+    masked_close_frame,
 )
 
 if TYPE_CHECKING:
@@ -201,6 +204,11 @@ class Tunnel:
     def _send_close(self) -> None:
         code, self.close_code = self.close_code, 0
         self.client_t.write(close_frame(code, "proxy: reconnect" if code == CLOSE_SERVICE_RESTART else "proxy"))
+        # The upstream is told too, between two of the client's frames (the client is no longer read):
+        # its client went away. Mid-frame, a frame cannot be put in: the upstream sees the connection end.
+        client = self.client_cursor
+        if client is not None and client.at_boundary and not client.saw_close and not self.upstream_gone:
+            self.upstream_t.write(masked_close_frame(CLOSE_GOING_AWAY, "proxy: client moved", os.urandom(4)))
         self._close_both()
 
     def _begin_closing(self) -> None:

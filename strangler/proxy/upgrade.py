@@ -20,6 +20,7 @@ CLOSE_SERVICE_RESTART = 1012  # the route moved to the other side: reconnect (dr
 MAX_CLOSE_REASON = 123  # a close frame's payload is at most 125 bytes: 2 for the code, the rest reason
 _OP_CLOSE = 0x8
 _FIN = 0x80
+_MASKED = 0x80  # the second header byte's mask bit: every frame a client sends is masked
 _MAX_FRAME_HEADER = 14  # 2 bytes, 8 of extended length, 4 of mask
 
 
@@ -62,6 +63,15 @@ def close_frame(code: int, reason: str = "") -> bytes:
     text = reason.encode()[:MAX_CLOSE_REASON]
     payload = struct.pack("!H", code) + text
     return bytes((_FIN | _OP_CLOSE, len(payload))) + payload
+
+
+def masked_close_frame(code: int, reason: str, key: bytes) -> bytes:
+    """A client-to-server close frame, masked with the 4-byte `key` (RFC 6455 5.3): what the proxy
+    sends the upstream when it ends a tunnel the client did not close, so the upstream sees a clean
+    close rather than a dropped connection (1006)."""
+    payload = struct.pack("!H", code) + reason.encode()[:MAX_CLOSE_REASON]
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return bytes((_FIN | _OP_CLOSE, _MASKED | len(payload))) + key + masked
 
 
 class FrameCursor:

@@ -185,15 +185,17 @@ def test_a_slow_upstream_pauses_the_client(ws_proxy, ws_upstreams):
     assert server.drained == total
 
 
-def test_idle_tunnel_is_closed_with_going_away(ws_proxy):
+def test_idle_tunnel_is_closed_with_going_away(ws_proxy, ws_upstreams):
     proxy = ws_proxy(tunnel={"idle_timeout": 0.5, "max_lifetime": 60})
     handler = _LogLines()
+    before = len(ws_upstreams["monolith"].closed_codes)
     with _ws(proxy) as ws:
         ws.send("whoami")
         assert ws.recv(timeout=5) == "monolith"
         started = time.monotonic()
         assert _closed_with(ws)[0] == 1001
         assert 0.4 < time.monotonic() - started < 3.0
+        assert _upstream_closes(ws_upstreams["monolith"], before) == [1001]  # told too, not dropped
     time.sleep(0.3)
     assert proxy.server.metrics.tunnels_closed[("live", "idle")] == 1
     del handler
@@ -214,8 +216,17 @@ def test_lifetime_is_bounded_even_when_busy(ws_proxy):
     assert proxy.server.metrics.tunnels_closed[("live", "lifetime")] == 1
 
 
-def test_a_flip_keeps_open_tunnels_and_a_drain_moves_them(ws_proxy):
+def _upstream_closes(server, before: int) -> list[int | None]:
+    """The close codes `server` received after its first `before`, once one arrived."""
+    deadline = time.monotonic() + 5
+    while len(server.closed_codes) <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server.closed_codes[before:]
+
+
+def test_a_flip_keeps_open_tunnels_and_a_drain_moves_them(ws_proxy, ws_upstreams):
     proxy = ws_proxy()
+    monolith_closes = len(ws_upstreams["monolith"].closed_codes)
     with _ws(proxy) as old:
         old.send("whoami")
         assert old.recv(timeout=5) == "monolith"
@@ -234,6 +245,8 @@ def test_a_flip_keeps_open_tunnels_and_a_drain_moves_them(ws_proxy):
             assert time.monotonic() - started < 3.0
             new.send("whoami")
             assert new.recv(timeout=5) == "service"  # already on the new side: not drained
+            # The side it left saw a clean close (going away), not a dropped connection (1006).
+            assert _upstream_closes(ws_upstreams["monolith"], monolith_closes) == [1001]
     time.sleep(0.3)
     assert proxy.server.metrics.tunnels_closed[("live", "drain")] == 1
 

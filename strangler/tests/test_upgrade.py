@@ -128,3 +128,21 @@ def test_tunnel_and_stream_settings_are_checked_on_load(route, message):
     with pytest.raises(ConfigError, match=message):
         parse_config({"targets": {"monolith": {"url": "http://127.0.0.1:1"}, "live": {"url": "http://127.0.0.1:2"}},
                       "routes": [spec]}, env={})
+
+
+def test_the_close_frame_the_proxy_sends_an_upstream_is_masked_as_a_client_s() -> None:
+    """Parsed by the `websockets` package as a server parses what a client sends (mask required)."""
+    from websockets.frames import Close, Frame, Opcode
+    from websockets.streams import StreamReader
+
+    from strangler.proxy.upgrade import masked_close_frame
+
+    reader = StreamReader()
+    reader.feed_data(masked_close_frame(1001, "proxy: client moved", b"\x9a\x01\xff\x10"))
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=True)
+    with pytest.raises(StopIteration) as done:
+        next(parser)
+    frame = done.value.value
+    assert frame.opcode is Opcode.CLOSE and frame.fin
+    assert Close.parse(frame.data) == Close(1001, "proxy: client moved")
