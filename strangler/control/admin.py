@@ -16,10 +16,17 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from strangler.control.admin_http import (
+    IDLE_TIMEOUT,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    Response,
+    head_parse,
+    response_send,
+)
 from strangler.control.flip_gate import contracts_report
 from strangler.control.rollout.api import rollout_endpoint
 from strangler.control.rollout.records import RolloutConflict, RolloutRecords
@@ -39,13 +46,6 @@ from strangler.proxy.types import BreakerState, Mode, RouteState
 
 log = logging.getLogger("strangler.admin")
 
-MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024
-IDLE_TIMEOUT = 30.0
-
-_REASONS = {200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
-            429: "Too Many Requests", 500: "Internal Server Error"}
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
@@ -55,22 +55,6 @@ class ProxyView(Protocol):
     def apply_states(self, states: Mapping[str, RouteState]) -> None: ...
     def breaker_states(self) -> Mapping[str, BreakerState]: ...
     def shadow_report(self) -> Mapping[str, Any]: ...
-
-
-@dataclass(slots=True)
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def json(cls, status: int, payload: Any) -> Response:
-        return cls(status, json.dumps(payload, indent=1).encode() + b"\n")
-
-    @classmethod
-    def error(cls, status: int, message: str) -> Response:
-        return cls.json(status, {"error": message})
 
 
 class AdminServer:
@@ -127,16 +111,16 @@ class AdminServer:
                 except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                     return
                 except asyncio.LimitOverrunError:
-                    await _send(writer, Response.error(400, "request head too large"), keep_alive=False)
+                    await response_send(writer, Response.error(400, "request head too large"), keep_alive=False)
                     return
-                request = _parse_head(head)
+                request = head_parse(head)
                 if request is None:
-                    await _send(writer, Response.error(400, "malformed request"), keep_alive=False)
+                    await response_send(writer, Response.error(400, "malformed request"), keep_alive=False)
                     return
                 method, target, version, headers = request
                 length = headers.get("content-length", "0")
                 if not length.isdigit() or int(length) > MAX_BODY_BYTES or "transfer-encoding" in headers:
-                    await _send(writer, Response.error(413, "body must have a Content-Length <= 64 KiB"), False)
+                    await response_send(writer, Response.error(413, "body must have a Content-Length <= 64 KiB"), False)
                     return
                 try:
                     body = await asyncio.wait_for(reader.readexactly(int(length)), IDLE_TIMEOUT)
@@ -145,7 +129,7 @@ class AdminServer:
                 response = await self._handle(method, target, headers, body, client)
                 connection = headers.get("connection", "").lower()
                 keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
-                await _send(writer, response, keep_alive)
+                await response_send(writer, response, keep_alive)
                 if not keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -321,35 +305,3 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
-    try:
-        lines = head.decode("latin-1").split("\r\n")
-        method, target, version = lines[0].split(" ")
-    except ValueError:
-        return None
-    if version not in ("HTTP/1.0", "HTTP/1.1") or not target.startswith("/"):
-        return None
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            return None
-        headers[name.lower()] = value.strip()
-    return method, target, version, headers
-
-
-async def _send(writer: asyncio.StreamWriter, response: Response, keep_alive: bool) -> None:
-    head = (
-        f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Error')}\r\n"
-        f"Content-Type: {response.content_type}\r\n"
-        f"Content-Length: {len(response.body)}\r\n"
-        "Cache-Control: no-store\r\n"
-        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n"
-    )
-    if response.status == 401 and response.content_type == "application/json":
-        head += 'WWW-Authenticate: Bearer realm="strangler-admin"\r\n'
-    head += "".join(f"{name}: {value}\r\n" for name, value in response.headers)
-    writer.write(head.encode() + b"\r\n" + response.body)
-    await writer.drain()

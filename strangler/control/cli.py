@@ -10,9 +10,7 @@ state then sends to the other side.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
-import http.client
 import json
 import os
 import sys
@@ -20,13 +18,18 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+from strangler.control.cli_output import (
+    describe,
+    describe_drain,
+    live_breakers,
+    state_text,
+    table_print,
+    when,
+)
 from strangler.control.flip_gate import config_guard
 from strangler.control.rollout.cli import add_rollout_commands
 from strangler.control.store import (
-    AuditEntry,
-    DrainRequest,
     FlipRefused,
     Store,
     StoreError,
@@ -37,7 +40,7 @@ from strangler.control.store import (
 from strangler.control.sync_gate import sync_guard
 from strangler.proxy.config import ConfigError, ProxyConfig, load_config
 from strangler.proxy.routing import sign_override
-from strangler.proxy.types import Mode, RouteState, Side
+from strangler.proxy.types import Mode, Side
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "examples" / "routes.toml"
 EXIT_INVALID = 1  # `check`: the file is invalid
@@ -205,7 +208,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
     config = _config(args)
     with _store(config) as store:
         version, states = store.snapshot()
-    breakers = _live_breakers(config)
+    breakers = live_breakers(config)
     rows = []
     for route in config.table.routes:
         state = states.get(route.name, route.state)
@@ -221,7 +224,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"version": version, "routes": rows}, indent=1))
     else:
-        _table(rows, ["route", "prefix", "service", "mode", "weight", "breaker"])
+        table_print(rows, ["route", "prefix", "service", "mode", "weight", "breaker"])
         print(f"store version {version}")
     return 0
 
@@ -233,9 +236,9 @@ def cmd_set(args: argparse.Namespace) -> int:
         validate_grace(args.drain_grace)  # before the flip: a bad drain must not leave it half done
     with _store(config) as store:
         entry = store.set_state(args.route, state, actor=args.actor, reason=args.reason, force=args.force)
-        print(_describe(entry))
+        print(describe(entry))
         if args.drain_grace is not None:
-            print(_describe_drain(store.request_drain(args.route, args.drain_grace, actor=args.actor,
+            print(describe_drain(store.request_drain(args.route, args.drain_grace, actor=args.actor,
                                                       reason=args.reason)))
     if state.mode is Mode.SHADOW:
         print(f"note: {_SHADOW_TUNNELS}")
@@ -245,7 +248,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 def cmd_drain(args: argparse.Namespace) -> int:
     config = _config(args)
     with _store(config) as store:
-        print(_describe_drain(store.request_drain(args.route, args.grace, actor=args.actor, reason=args.reason)))
+        print(describe_drain(store.request_drain(args.route, args.grace, actor=args.actor, reason=args.reason)))
     return 0
 
 
@@ -253,7 +256,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     config = _config(args)
     with _store(config) as store:
         entry = store.rollback(args.route, actor=args.actor, reason=args.reason)
-    print(_describe(entry))
+    print(describe(entry))
     return 0
 
 
@@ -267,15 +270,15 @@ def cmd_history(args: argparse.Namespace) -> int:
     rows = [
         {
             "id": e.id,
-            "at": _when(e.at),
+            "at": when(e.at),
             "actor": e.actor,
             "route": e.route,
-            "change": f"{_state(e.from_state)} -> {_state(e.to_state)}",
+            "change": f"{state_text(e.from_state)} -> {state_text(e.to_state)}",
             "reason": e.reason + (f" (rollback of #{e.undoes})" if e.undoes else ""),
         }
         for e in entries
     ]
-    _table(rows, ["id", "at", "actor", "route", "change", "reason"])
+    table_print(rows, ["id", "at", "actor", "route", "change", "reason"])
     return 0
 
 
@@ -340,56 +343,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-# -- output --------------------------------------------------------------------------------
-def _live_breakers(config: ProxyConfig) -> dict[str, str]:
-    """Breaker state per route from a running proxy's admin API; {} when none answers."""
-    token = os.environ.get(config.admin_token_env, "")
-    if not token:
-        return {}
-    host = "127.0.0.1" if config.admin_host in ("0.0.0.0", "") else config.admin_host
-    conn = http.client.HTTPConnection(host, config.admin_port, timeout=1.0)
-    try:
-        conn.request("GET", "/routes", headers={"Authorization": f"Bearer {token}"})
-        response = conn.getresponse()
-        if response.status != 200:
-            return {}
-        payload: Any = json.loads(response.read())
-        return {r["name"]: r["breaker"] or "unknown" for r in payload["routes"]}
-    except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException):
-        return {}
-    finally:
-        conn.close()
-
-
-def _describe_drain(drain: DrainRequest) -> str:
-    return (f"{drain.route}: drain #{drain.id} in {drain.grace:g}s by {drain.actor}: every replica then closes the "
-            f"tunnels the route's state sends to the other side (WebSocket code 1012): {drain.reason}")
-
-
-def _describe(entry: AuditEntry) -> str:
-    return (
-        f"{entry.route}: {_state(entry.from_state)} -> {_state(entry.to_state)} "
-        f"by {entry.actor} at {_when(entry.at)} (audit #{entry.id}): {entry.reason}"
-    )
-
-
-def _state(state: RouteState | None) -> str:
-    if state is None:
-        return "(new)"
-    return f"canary {state.weight}%" if state.mode is Mode.CANARY else state.mode.value
-
-
-def _when(at: float) -> str:
-    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
 
 
 if __name__ == "__main__":
