@@ -29,6 +29,7 @@ from strangler.control.admin_http import (
 )
 from strangler.control.flip_gate import contracts_report
 from strangler.control.rollout.api import rollout_endpoint
+from strangler.control.rollout.plan import Status
 from strangler.control.rollout.records import RolloutConflict, RolloutRecords
 from strangler.control.store import (
     FlipRefused,
@@ -217,7 +218,8 @@ class AdminServer:
                 entries = await asyncio.to_thread(self.store.history, query.get("route"), int(limit))
                 return Response.json(200, {"history": [e.as_dict() for e in entries]})
             case ["metrics"] if method == "GET":
-                return Response(200, self._metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
+                rollouts = await asyncio.to_thread(self._rollout_lines)
+                return Response(200, (self._metrics() + rollouts).encode(), "text/plain; version=0.0.4; charset=utf-8")
             case (["healthz"] | ["routes"] | ["routes", _] | ["routes", _, "rollback"] | ["routes", _, "drain"]
                   | ["history"] | ["metrics"]):
                 return Response.error(405, f"method {method} not allowed here")
@@ -250,6 +252,13 @@ class AdminServer:
             })
         return out
 
+    def _rollout_lines(self) -> str:
+        if self.rollouts is None:
+            return ""
+        found = {r.name: self.rollouts.for_route(r.name) for r in self.store.table.routes if r.service}
+        leader = self.rollouts.leader()
+        return _rollout_metrics({k: v for k, v in found.items() if v is not None}, leader[0] if leader else None)
+
     def _metrics(self) -> str:
         """The proxy's own metrics plus what only the control plane knows (live route states)."""
         metrics = getattr(self.proxy, "metrics", None)
@@ -277,6 +286,23 @@ class AdminServer:
                   f"strangler_admin_auth_refused_total {self.dashboard.throttle.refused}"]
         lines += self.dashboard.backends.metrics_lines()  # each service's conflicts and dead letters
         return text + "\n".join(lines) + "\n"
+
+
+def _rollout_metrics(rollouts: Mapping[str, Any], leader: str | None) -> str:
+    """Each route's rollout (active, else latest) as gauges: its status and the step it is on."""
+    lines = ["# HELP strangler_rollout_status Rollout of the route: 1 for its current status",
+             "# TYPE strangler_rollout_status gauge"]
+    steps = ["# HELP strangler_rollout_step The step the route's rollout is on (1 = first)",
+             "# TYPE strangler_rollout_step gauge"]
+    for route, rollout in sorted(rollouts.items()):
+        for status in Status:
+            lines.append(f'strangler_rollout_status{{route="{route}",status="{status.value}"}} '
+                         f"{int(rollout.status is status)}")
+        steps.append(f'strangler_rollout_step{{route="{route}"}} {rollout.step + 1}')
+    lines += steps
+    lines += ["# HELP strangler_rollout_leader 1 when a proxy replica holds the rollout controller's lease",
+              "# TYPE strangler_rollout_leader gauge", f"strangler_rollout_leader {int(leader is not None)}"]
+    return "\n".join(lines) + "\n"
 
 
 def _shadow_counts(report: Mapping[str, Any], route: str) -> dict[str, Any]:

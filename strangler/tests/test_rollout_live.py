@@ -260,6 +260,11 @@ def test_a_flip_by_hand_pauses_the_rollout_and_the_operator_verbs_drive_it(stack
     assert stack.mode() == "monolith"
     status, listed = call("GET", "/rollouts")
     assert status == 200 and listed["rollouts"][0]["status"] == "aborted" and listed["leader"] is not None
+    admin.request("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    metrics = admin.getresponse().read().decode()
+    assert 'strangler_rollout_status{route="orders",status="aborted"} 1' in metrics
+    assert 'strangler_rollout_status{route="orders",status="running"} 0' in metrics
+    assert 'strangler_rollout_step{route="orders"} 1' in metrics and "strangler_rollout_leader 1" in metrics
     assert call("GET", "/rollouts", None)[0] == 200
     admin.close()
 
