@@ -294,3 +294,25 @@ def test_reconcile_runs_the_route_table_s_command_and_a_disagreement_rolls_back(
         seen = stack.wait_for("rolled back", lambda s: s["rollout"]["status"] == "rolled_back")
     assert stack.mode() == "monolith"
     assert "reconcile exited 1" in next(e for e in seen["events"] if e["verdict"] == "rollback")["reason"]
+
+
+def test_a_proxy_stopping_mid_reconcile_leaves_the_rollout_to_the_next_leader(stack: Stack) -> None:
+    started = stack.tmp / "reconcile-started"
+    slow = f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(120)"
+    stack.config.write_text(stack.config.read_text() + f"[rollouts.reconcile]\norders = {json.dumps([sys.executable, '-c', slow])}\n")
+    replica = stack.start_replica()
+    with Shoppers(stack):
+        out = cli(stack.config, "rollout", "start", "orders", "--steps", "canary:50:1s,service", "--interval", "1s",
+                  "--min-requests", "10", "--reconcile", "--reason", "cut")
+        assert out.returncode == 0, out.stderr
+        deadline = time.monotonic() + WAIT
+        while not started.exists():
+            assert time.monotonic() < deadline, "the reconcile never ran"
+            time.sleep(0.1)
+        stopping = time.monotonic()
+        assert replica.stop(timeout=20) == 0, replica.log_text()
+        took = time.monotonic() - stopping
+    assert took < 10, f"the proxy waited {took:.0f} s for the reconcile"  # killed, not waited for
+    rollout = stack.rollout()["rollout"]
+    assert (rollout["status"], rollout["step"]) == ("running", 0)  # neither advanced nor rolled back
+    assert stack.mode() == "canary 50%"

@@ -34,6 +34,10 @@ log = logging.getLogger("strangler.rollouts")
 RECONCILE_OUTPUT = 400  # characters of a failing reconcile's output kept in the audit
 
 
+class Stopping(Exception):
+    """The proxy stops while the leader works: leave the rollout as it is for the next leader."""
+
+
 def replica_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -63,14 +67,20 @@ class RolloutController:
         self.leading = False
         self._task: asyncio.Task[None] | None = None
         self._work: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._reconcile: subprocess.Popen[str] | None = None  # running now, killed if the proxy stops
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="rollout-controller")
 
     async def close(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        running = self._reconcile
+        if running is not None and running.poll() is None:
+            running.kill()  # a stopping proxy does not wait minutes for a reconcile: the next leader runs it again
         if self._work is not None:
             await asyncio.gather(self._work, return_exceptions=True)
         if self.leading:
@@ -89,8 +99,8 @@ class RolloutController:
                 self.leading = leading
                 if leading and (self._work is None or self._work.done()):
                     self._work = asyncio.ensure_future(asyncio.to_thread(self.work))
-            except Exception:  # noqa: BLE001 - the store may be down for a moment; try again next tick
-                log.exception("rollout controller tick failed")
+            except Exception as exc:  # noqa: BLE001 - the store may be down for a moment; try again next tick
+                log.warning("rollout controller tick failed: %s: %s", type(exc).__name__, exc)
                 self.leading = False
             await asyncio.sleep(self.tick)
 
@@ -103,8 +113,8 @@ class RolloutController:
         for rollout in self.records.needing_work():
             try:
                 self.step(rollout)
-            except LostLease:
-                log.info("rollouts: lost the lease while working; the new leader continues")
+            except (LostLease, Stopping) as exc:
+                log.info("rollouts: %s; the next leader continues", exc)
                 return
             except RolloutConflict as exc:  # an operator paused or aborted it meanwhile
                 log.info("rollouts: %s", exc)
@@ -143,7 +153,7 @@ class RolloutController:
         decision = judge(rollout.current, analysis, step_seen=step_seen, window_seen=window_seen, elapsed=elapsed,
                          monolith_p95=monolith_p95)
         if decision.verdict is Verdict.ADVANCE and analysis.reconcile:
-            decision = _reconciled(decision, analysis, self.reconcile_commands.get(rollout.route))
+            decision = self._reconciled(decision, analysis, self.reconcile_commands.get(rollout.route))
         progress = {**progress, "window_baseline": counters, "window_started_at": now, "monolith_p95": monolith_p95,
                     "last": {"verdict": decision.verdict.value, "reason": decision.reason, "at": now,
                              "figures": decision.figures}}
@@ -206,23 +216,32 @@ class RolloutController:
         self.records.change(rollout, actor=self.actor, verdict="succeeded", reason=reason, evidence=figures,
                             fence=self.replica, status=Status.SUCCEEDED, progress=progress)
 
+    def _reconciled(self, decision: Decision, analysis: Analysis, command: Sequence[str] | None) -> Decision:
+        """The step passed on traffic; it advances only if the reconcile command says both stores agree.
+        A command that cannot run or does not finish says nothing either way: the step holds."""
+        if not command:
+            return Decision(Verdict.HOLD, "holding: the plan reconciles, but this replica's route table has no "
+                            "[rollouts.reconcile] command for the route", decision.figures)
+        shown = " ".join(command)
+        try:
+            self._reconcile = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                               text=True)
+            output, _ = self._reconcile.communicate(timeout=analysis.reconcile_timeout)
+        except subprocess.TimeoutExpired:
+            self._reconcile.kill()
+            self._reconcile.communicate()
+            return Decision(Verdict.HOLD, f"holding: reconcile {shown!r} did not finish in "
+                            f"{analysis.reconcile_timeout:g} s", decision.figures)
+        except OSError as exc:
+            return Decision(Verdict.HOLD, f"holding: reconcile {shown!r} could not run: {exc}", decision.figures)
+        if self._stopping:
+            raise Stopping("the proxy is stopping: reconcile interrupted")
+        code = self._reconcile.returncode
+        if code != 0:
+            return Decision(Verdict.ROLLBACK, f"reconcile exited {code}: {output.strip()[-RECONCILE_OUTPUT:]}",
+                            decision.figures)
+        return Decision(decision.verdict, f"{decision.reason}; reconcile clean", decision.figures)
+
     def _change(self, rollout: Rollout, decision: Decision, *, audit: bool = True, **fields: Any) -> Rollout:
         return self.records.change(rollout, actor=self.actor, verdict=decision.verdict.value, reason=decision.reason,
                                    evidence=decision.figures, fence=self.replica, audit=audit, **fields)
-
-
-def _reconciled(decision: Decision, analysis: Analysis, command: Sequence[str] | None) -> Decision:
-    """The step passed on traffic; it advances only if the reconcile command says both stores agree."""
-    if not command:
-        return Decision(Verdict.HOLD, "holding: the plan reconciles, but this replica's route table has no "
-                        "[rollouts.reconcile] command for the route", decision.figures)
-    command = list(command)
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=analysis.reconcile_timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Decision(Verdict.ROLLBACK, f"reconcile {' '.join(command)!r} did not run to the end: {exc}",
-                        decision.figures)
-    if result.returncode != 0:
-        output = (result.stdout + result.stderr).strip()[-RECONCILE_OUTPUT:]
-        return Decision(Verdict.ROLLBACK, f"reconcile exited {result.returncode}: {output}", decision.figures)
-    return Decision(decision.verdict, f"{decision.reason}; reconcile clean", decision.figures)
