@@ -9,13 +9,12 @@ move also see the state and who changed it.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from strangler.control.store_backends import backend_for
+from strangler.control.store_connection import StoreConnection, StoreError
 from strangler.proxy.types import Mode, Route, RouteState, RouteTable
 
 # A pre-flip check (e.g. "contract tests pass for this service"): raise FlipRefused to refuse.
@@ -25,10 +24,6 @@ OnCommit = Callable[[int], None]
 
 SEED_ACTOR = "seed"
 MAX_DRAIN_GRACE = 3600.0  # seconds a drain may wait before closing the tunnels a flip moved
-
-
-class StoreError(Exception):
-    """A change the store refuses; the message is meant for the operator."""
 
 
 class UnknownRoute(StoreError):
@@ -106,7 +101,7 @@ def validate_state(route: Route, state: RouteState) -> None:
         raise InvalidState(f"route {route.name!r} has no service; only mode 'monolith' is possible")
 
 
-class Store:
+class Store(StoreConnection):
     """Route states of one route table. Thread-safe; every call is one short transaction."""
 
     def __init__(
@@ -117,17 +112,11 @@ class Store:
         guard: Guard | None = None,
         on_commit: OnCommit | None = None,
     ) -> None:
-        self.url = url
+        super().__init__(url)
         self.table = table
         self.guard = guard
         self.on_commit = on_commit
         self._routes = {r.name: r for r in table.routes}
-        try:
-            self._backend = backend_for(url)
-        except ValueError as exc:
-            raise StoreError(str(exc)) from None
-        self._lock = threading.Lock()
-        self._conn: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self, *, seed: bool = True) -> Store:
@@ -140,31 +129,6 @@ class Store:
             if seed:
                 self._seed()
         return self
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> Store:
-        return self.open() if self._conn is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _connection(self) -> Any:
-        """The open connection; a PostgreSQL connection broken by a server restart is replaced
-        (the failed call raised; the next one works again)."""
-        if self._conn is None:
-            raise StoreError("the store is closed")
-        if self._backend.broken(self._conn):
-            self._conn.close()
-            self._conn = self._backend.connect()
-        return self._conn
-
-    def _sql(self, sql: str) -> str:
-        return self._backend.sql(sql)
 
     def _seed(self) -> None:
         """The file's mode/weight is the initial state of a route; afterwards the store wins."""

@@ -10,7 +10,6 @@ fenced by its lease: a leader that lost the lease (paused, partitioned) cannot m
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,8 +17,7 @@ from typing import Any
 from strangler.control.rollout.evidence import Counters
 from strangler.control.rollout.plan import Plan, Status, Step
 from strangler.control.rollout.schema import schema_create
-from strangler.control.store import StoreError
-from strangler.control.store_backends import Backend, backend_for
+from strangler.control.store_connection import StoreConnection, StoreError
 from strangler.proxy.types import Mode, RouteState
 
 COUNTERS_KEPT = 24 * 3600.0  # seconds a stopped replica's counters are kept
@@ -82,46 +80,16 @@ class Event:
                 "verdict": self.verdict, "reason": self.reason, "evidence": self.evidence}
 
 
-class RolloutRecords:
+class RolloutRecords(StoreConnection):
     """Thread-safe; every call is one short transaction."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        try:
-            self._backend: Backend = backend_for(url)
-        except ValueError as exc:
-            raise StoreError(str(exc)) from None
-        self._lock = threading.Lock()
-        self._conn: Any = None
+    what = "the rollout records"
 
     def open(self) -> RolloutRecords:
         with self._lock:
             self._conn = self._backend.connect()
             schema_create(self._backend, self._conn)
         return self
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> RolloutRecords:
-        return self.open() if self._conn is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _connection(self) -> Any:
-        if self._conn is None:
-            raise StoreError("the rollout records are closed")
-        if self._backend.broken(self._conn):
-            self._conn.close()
-            self._conn = self._backend.connect()
-        return self._conn
-
-    def _sql(self, sql: str) -> str:
-        return self._backend.sql(sql)
 
     # -- rollouts ------------------------------------------------------------------------
     def start(self, route: str, plan: Plan, *, actor: str, reason: str) -> Rollout:
