@@ -18,6 +18,8 @@ urlpatterns = [
     # the monolith's strangler_backfill and strangler_reconcile write and compare rows here.
     path("internal/v1/catalog/sync/import/", SyncImportView.as_view(context=CONTEXT)),
     path("internal/v1/catalog/sync/checksums/", SyncChecksumsView.as_view(context=CONTEXT)),
+    # The stock steps and reads the monolith's orders use (monolith/catalog/interface.py), same credential.
+    path("internal/v1/catalog/", include("monolith.catalog.internal_urls")),
     path("internal/strangler/", include("strangler.django.urls")),  # counts the proxy's dashboard polls
 ]
 
