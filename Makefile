@@ -46,11 +46,13 @@ lint: install
 imports: install
 	$(BIN)/lint-imports
 	cd extracted/payments && PYTHONPATH=.:../.. ../../$(BIN)/lint-imports
+	cd extracted/catalog && PYTHONPATH=.:../.. ../../$(BIN)/lint-imports
 
 PYTEST_SELECT ?= not acceptance
 pytest: install
 	$(BIN)/pytest -q -p no:cacheprovider --durations=15 -m "$(PYTEST_SELECT)"
 	cd extracted/payments && ../../$(BIN)/pytest -q -p no:cacheprovider
+	cd extracted/catalog && ../../$(BIN)/pytest -q -p no:cacheprovider
 
 ## The cutover acceptance run: the whole stack on PostgreSQL + Redis on loopback, route flips under
 ## load, the service killed, Redis stopped. Always on PostgreSQL, so it runs once, not per pass.
