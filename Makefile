@@ -103,4 +103,4 @@ bench: install
 	$(BIN)/python bench/coupling.py
 
 clean:
-	rm -rf var extracted/payments/var .pytest_cache .ruff_cache
+	rm -rf var extracted/payments/var extracted/catalog/var .pytest_cache .ruff_cache
