@@ -23,3 +23,12 @@ class InsufficientStock(Conflict):
         self.sku = sku
         self.requested = requested
         self.available = available
+
+    @classmethod
+    def answered(cls, message: str, *, fields: dict[str, list[str]]) -> InsufficientStock:
+        """The catalog service's refusal, as this process would have raised it (remote.py): its
+        message and fields; the product's figures stay on the service."""
+        refusal = cls.__new__(cls)
+        Conflict.__init__(refusal, message, fields=fields)
+        refusal.product_id, refusal.sku, refusal.requested, refusal.available = None, "", 0, 0
+        return refusal

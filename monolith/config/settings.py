@@ -173,6 +173,15 @@ PAYMENTS_CONNECT_TIMEOUT = float(os.environ.get("PAYMENTS_CONNECT_TIMEOUT", "0.5
 PAYMENTS_READ_TIMEOUT = float(os.environ.get("PAYMENTS_READ_TIMEOUT", "5"))
 PAYMENTS_RETRIES = int(os.environ.get("PAYMENTS_RETRIES", "2"))
 PAYMENTS_ROUTE = os.environ.get("PAYMENTS_ROUTE", "payments")
+
+# Catalog behind monolith.catalog.interface: "local" or "remote" (the extracted catalog service over
+# HTTP). No "follow" yet: stock moves to one owner at a time (README: "No oversell, ever").
+CATALOG_IMPL = os.environ.get("CATALOG_IMPL", "local")
+CATALOG_SERVICE_URL = os.environ.get("CATALOG_SERVICE_URL", "http://127.0.0.1:8003")
+CATALOG_SERVICE_AUDIENCE = os.environ.get("CATALOG_SERVICE_AUDIENCE", "catalog-service")
+CATALOG_CONNECT_TIMEOUT = float(os.environ.get("CATALOG_CONNECT_TIMEOUT", "0.5"))
+CATALOG_READ_TIMEOUT = float(os.environ.get("CATALOG_READ_TIMEOUT", "5"))
+CATALOG_RETRIES = int(os.environ.get("CATALOG_RETRIES", "2"))
 STRANGLER_STORE_URL = os.environ.get("STRANGLER_STORE_URL", "")
 # The contexts the kit's extraction engine moves (manage.py strangler_backfill / strangler_reconcile <context>).
 STRANGLER_EXTRACTIONS = {"payments": "monolith.payments.extraction.SPEC"}

@@ -183,10 +183,11 @@ def order_checkout_waiting_on_payment(*, order_id: uuid.UUID) -> bool:
 
 
 def _saga_drive_or_pause(*, order_id: uuid.UUID) -> Order:
-    """Drive the saga; when payments is unreachable, leave it resumable and let the error through."""
+    """Drive the saga; when payments or the catalog is unreachable, leave it resumable and let the
+    error through (503 with Retry-After)."""
     try:
         return _saga_drive(order_id=order_id)
-    except payments.PaymentsUnavailable:
+    except (payments.PaymentsUnavailable, catalog.CatalogUnavailable):
         _saga_pause(order_id=order_id)
         raise
 
