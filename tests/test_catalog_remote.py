@@ -6,11 +6,7 @@ is called; an unreachable service is a 503 that leaves the saga resumable."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -22,91 +18,66 @@ from monolith.orders.services import OrderLineInput, order_checkout, order_creat
 from monolith.payments import interface as payments
 from strangler.django.errors import Conflict
 from strangler.testing import free_port
+from tests.catalog_support import (  # noqa: F401 - fixtures
+    Server,
+    service,
+    service_product,
+    service_stock,
+    trusted,
+)
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("catalog_live", ROOT / "extracted" / "catalog" / "tests" / "live.py")
-live = sys.modules.setdefault("catalog_live", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(live)
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.Server]:
-    with live.pg_database() as url:
-        server = live.service_start(tmp_path_factory.mktemp("catalog"), database_url=url)
-        try:
-            yield server
-        finally:
-            server.stop()
 
 
 @pytest.fixture
-def remote(settings, service: live.Server) -> live.Server:
+def remote(settings, trusted: Server) -> Server:  # noqa: F811 - the fixture
     settings.CATALOG_IMPL = "remote"
-    settings.CATALOG_SERVICE_URL = service.url
-    settings.INTERNAL_AUTH_SECRET = service.secret
+    settings.CATALOG_SERVICE_URL = trusted.url
     settings.CATALOG_RETRIES = 0
-    return service
-
-
-def _product(service: live.Server, on_hand: int) -> uuid.UUID:
-    """A product that exists on the service only (seeded through its own interface, in its process)."""
-    sku = f"mug-{uuid.uuid4().hex[:8]}"
-    code = ("import json; from monolith.catalog import interface as c; from monolith.kernel.money import Money; "
-            f"p = c.product_create(sku={sku!r}, name='Mug', price=Money(1250, 'EUR')); "
-            f"c.stock_set(product_id=p.id, on_hand={on_hand}); print(json.dumps(str(p.id)))")
-    return uuid.UUID(str(service.python(code)))
-
-
-def _service_stock(service: live.Server, product_id: uuid.UUID) -> tuple[int, int]:
-    """(on_hand, reserved) as the service's own database has them."""
-    code = ("import json; from monolith.catalog import interface as c; "
-            f"s = c.stock_get(product_id={str(product_id)!r}); print(json.dumps([s.on_hand, s.reserved]))")
-    on_hand, reserved = service.python(code)  # type: ignore[misc]
-    return on_hand, reserved
+    return trusted
 
 
 def test_the_checkout_saga_reserves_and_commits_on_the_service(remote, db) -> None:
-    product_id = _product(remote, on_hand=3)
+    product_id = service_product(remote, on_hand=3)
     order = order_create(user_id=uuid.uuid4(), lines=[OrderLineInput(product_id=product_id, quantity=2)])
     assert (order.total_minor, order.currency) == (2500, "EUR")  # priced from the service's product
     confirmed = order_checkout(order_id=order.id, user_id=order.user_id, card_token="tok_visa")
     assert confirmed.status == "confirmed"
-    assert _service_stock(remote, product_id) == (1, 0)  # sold on the service
+    assert service_stock(remote, product_id) == (1, 0)  # sold on the service
     assert catalog.stock_get(product_id=product_id) == catalog.StockDTO(product_id, 1, 0, 1)
 
 
 def test_too_little_stock_on_the_service_fails_the_order_without_charging(remote, db) -> None:
-    product_id = _product(remote, on_hand=1)
+    product_id = service_product(remote, on_hand=1)
     order = order_create(user_id=uuid.uuid4(), lines=[OrderLineInput(product_id=product_id, quantity=2)])
     with pytest.raises(Conflict) as refused:
         order_checkout(order_id=order.id, user_id=order.user_id, card_token="tok_visa")
     assert refused.value.code == "insufficient_stock" and "not enough stock" in refused.value.message
     assert CheckoutSaga.objects.get(pk=order.id).step == "failed"
     assert payments.payments_list_by_order(order_id=order.id) == []
-    assert _service_stock(remote, product_id) == (1, 0)
+    assert service_stock(remote, product_id) == (1, 0)
 
 
 def test_each_stock_step_runs_once_per_order_however_often_it_is_called(remote, db) -> None:
-    product_id = _product(remote, on_hand=5)
+    product_id = service_product(remote, on_hand=5)
     order_id = uuid.uuid4()
     lines = [catalog.StockLine(product_id=product_id, quantity=2)]
     first = catalog.stock_reserve(order_id=order_id, lines=lines)
     again = catalog.stock_reserve(order_id=order_id, lines=lines)  # a retried saga step
     assert (first.id, first.state) == (again.id, "reserved")
-    assert _service_stock(remote, product_id) == (5, 2)
+    assert service_stock(remote, product_id) == (5, 2)
     released = catalog.stock_release(order_id=order_id)
     assert released is not None and released.state == "released"
     assert catalog.stock_release(order_id=order_id).state == "released"  # the compensation, repeated
     assert catalog.stock_release(order_id=uuid.uuid4()) is None  # an order that never reserved
-    assert _service_stock(remote, product_id) == (5, 0)
+    assert service_stock(remote, product_id) == (5, 0)
     with pytest.raises(catalog.ProductNotFound):
         catalog.product_get(product_id=uuid.uuid4())
 
 
 def test_an_unreachable_service_is_a_503_and_the_saga_resumes(remote, settings, db) -> None:
-    product_id = _product(remote, on_hand=2)
+    product_id = service_product(remote, on_hand=2)
     order = order_create(user_id=uuid.uuid4(), lines=[OrderLineInput(product_id=product_id, quantity=1)])
     settings.CATALOG_SERVICE_URL = f"http://127.0.0.1:{free_port()}"  # nobody listens
     with pytest.raises(catalog.CatalogUnavailable) as down:
@@ -114,10 +85,10 @@ def test_an_unreachable_service_is_a_503_and_the_saga_resumes(remote, settings, 
     assert down.value.status_code == 503 and down.value.retry_after
     saga = CheckoutSaga.objects.get(pk=order.id)
     assert (saga.step, Order.objects.get(pk=order.id).status) == ("started", "awaiting_payment")  # resumable
-    assert _service_stock(remote, product_id) == (2, 0)  # nothing reserved
+    assert service_stock(remote, product_id) == (2, 0)  # nothing reserved
     settings.CATALOG_SERVICE_URL = remote.url  # back: the client's retry resumes the saga
     assert order_checkout(order_id=order.id, user_id=order.user_id, card_token="tok_visa").status == "confirmed"
-    assert _service_stock(remote, product_id) == (1, 0)
+    assert service_stock(remote, product_id) == (1, 0)
 
 
 def test_the_catalog_is_local_unless_told_and_never_follows_a_canary(settings) -> None:

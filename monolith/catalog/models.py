@@ -14,6 +14,8 @@ class Product(models.Model):
     currency = models.CharField(max_length=3)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Bumped on each write to the product: sync and backfill keep the copy with the higher revision.
+    revision = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["sku"]

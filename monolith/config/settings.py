@@ -184,7 +184,7 @@ CATALOG_READ_TIMEOUT = float(os.environ.get("CATALOG_READ_TIMEOUT", "5"))
 CATALOG_RETRIES = int(os.environ.get("CATALOG_RETRIES", "2"))
 STRANGLER_STORE_URL = os.environ.get("STRANGLER_STORE_URL", "")
 # The contexts the kit's extraction engine moves (manage.py strangler_backfill / strangler_reconcile <context>).
-STRANGLER_EXTRACTIONS = {"payments": "monolith.payments.extraction.SPEC"}
+STRANGLER_EXTRACTIONS = {"payments": "monolith.payments.extraction.SPEC", "catalog": "monolith.catalog.extraction.SPEC"}
 # The payments route's cohort in the proxy's route table (deploy/*/routes.toml): during a canary the
 # monolith's own payments calls bucket a request exactly as the proxy buckets that client.
 STRANGLER_ROUTE_COHORTS = {PAYMENTS_ROUTE: os.environ.get("PAYMENTS_ROUTE_COHORT", "header:authorization")}

@@ -33,7 +33,8 @@ def test_counts_what_needs_a_person(client, settings):
         "dead_letters": 0, "consumers_retrying": 0, "outbox_pending": 0, "deliveries_unacknowledged": 0,
         "conflicts": {},
         # where each extracted context's snapshots go: the flip gate refuses a flip while nowhere
-        "sync": {"payments": {"payments.PaymentSynced": [], "payments.IdempotencyRecordSynced": ["monolith"]}},
+        "sync": {"payments": {"payments.PaymentSynced": [], "payments.IdempotencyRecordSynced": ["monolith"]},
+                 "catalog": {}},  # catalog's products are backfilled; it sends no snapshot events yet
     }
     settings.OUTBOX_ROUTES = {"payments.PaymentSynced": ["payments"], "*": ["monolith"]}
     assert _get(client, "strangler").json()["sync"]["payments"]["payments.PaymentSynced"] == ["payments"]

@@ -119,7 +119,7 @@ CELERY_TASK_ALWAYS_EAGER = _flag("CELERY_TASK_ALWAYS_EAGER", False)
 IDEMPOTENCY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
 
 # The extraction engine (strangler.django.extraction): this service's spec, and who writes here.
-STRANGLER_EXTRACTIONS = {"catalog": "catalog_service.extraction.SPEC"}
+STRANGLER_EXTRACTIONS = {"catalog": "monolith.catalog.extraction.SPEC"}
 CATALOG_ORIGIN = SERVICE_NAME
 
 # Internal credentials (strangler.proxy.credentials): what this service accepts and how it signs its calls.
