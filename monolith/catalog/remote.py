@@ -16,13 +16,10 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from django.conf import settings
-
 from monolith.catalog.dtos import ProductDTO, ReservationDTO, StockDTO, StockLine
 from monolith.catalog.errors import InsufficientStock, ProductNotFound
 from strangler.django.errors import DomainError
-from strangler.django.internal_auth import internal_credentials
-from strangler.django.remote_client import ProcessClient, RemoteClient, ServiceUnavailable, breaker_from
+from strangler.django.remote_client import RemoteClient, ServiceUnavailable, settings_client
 
 __all__ = ["CatalogClient", "CatalogUnavailable", "catalog_client", "catalog_client_reset"]
 
@@ -126,21 +123,7 @@ def _reservation(row: dict[str, Any]) -> ReservationDTO:
 
 
 # -- the process's client ------------------------------------------------------------------------
-def _client_from_settings() -> CatalogClient:
-    return CatalogClient(
-        base_url=settings.CATALOG_SERVICE_URL,
-        credentials=internal_credentials(settings.CATALOG_SERVICE_AUDIENCE),
-        connect_timeout=settings.CATALOG_CONNECT_TIMEOUT, read_timeout=settings.CATALOG_READ_TIMEOUT,
-        retries=settings.CATALOG_RETRIES,
-        breaker=breaker_from(failures=int(getattr(settings, "CATALOG_BREAKER_FAILURES", 5)),
-                             reset=float(getattr(settings, "CATALOG_BREAKER_RESET", 10.0))),
-    )
-
-
-_process_client = ProcessClient(_client_from_settings, settings={
-    "CATALOG_SERVICE_URL", "CATALOG_CONNECT_TIMEOUT", "CATALOG_READ_TIMEOUT", "CATALOG_RETRIES",
-    "CATALOG_BREAKER_FAILURES", "CATALOG_BREAKER_RESET", "INTERNAL_AUTH_SECRET", "INTERNAL_AUTH_CALLER",
-    "INTERNAL_AUTH_KEYS", "CATALOG_SERVICE_AUDIENCE",
-})
+# Built at first use from the CATALOG_* settings; changing one of them (tests, reconfiguration) drops it.
+_process_client = settings_client(CatalogClient, prefix="CATALOG")
 catalog_client: Callable[[], CatalogClient] = _process_client.get
 catalog_client_reset: Callable[[], None] = _process_client.reset

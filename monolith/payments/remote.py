@@ -14,18 +14,9 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.conf import settings
-
 from monolith.kernel.money import Money
 from monolith.payments.dtos import PaymentDTO, RefundDTO
-from strangler.django.internal_auth import internal_credentials
-from strangler.django.remote_client import (
-    LockedBreaker,
-    ProcessClient,
-    RemoteClient,
-    ServiceUnavailable,
-    breaker_from,
-)
+from strangler.django.remote_client import LockedBreaker, RemoteClient, ServiceUnavailable, settings_client
 
 __all__ = ["LockedBreaker", "PaymentsClient", "PaymentsUnavailable", "payments_client", "payments_client_reset"]
 
@@ -106,23 +97,8 @@ def _refund(row: dict[str, Any]) -> RefundDTO:
 
 
 # -- the process's client ------------------------------------------------------------------------
-def _client_from_settings() -> PaymentsClient:
-    return PaymentsClient(
-        base_url=settings.PAYMENTS_SERVICE_URL,
-        credentials=internal_credentials(settings.PAYMENTS_SERVICE_AUDIENCE),
-        connect_timeout=settings.PAYMENTS_CONNECT_TIMEOUT, read_timeout=settings.PAYMENTS_READ_TIMEOUT,
-        retries=settings.PAYMENTS_RETRIES,
-        breaker=breaker_from(failures=int(getattr(settings, "PAYMENTS_BREAKER_FAILURES", 5)),
-                             reset=float(getattr(settings, "PAYMENTS_BREAKER_RESET", 10.0))),
-    )
-
-
-# Changing one of these settings (tests, reconfiguration) drops the built client.
-_process_client = ProcessClient(_client_from_settings, settings={
-    "PAYMENTS_SERVICE_URL", "PAYMENTS_CONNECT_TIMEOUT", "PAYMENTS_READ_TIMEOUT", "PAYMENTS_RETRIES",
-    "PAYMENTS_BREAKER_FAILURES", "PAYMENTS_BREAKER_RESET", "INTERNAL_AUTH_SECRET", "INTERNAL_AUTH_CALLER",
-    "INTERNAL_AUTH_KEYS", "PAYMENTS_SERVICE_AUDIENCE",
-})
+# Built at first use from the PAYMENTS_* settings; changing one of them (tests, reconfiguration) drops it.
+_process_client = settings_client(PaymentsClient, prefix="PAYMENTS")
 
 
 def payments_client() -> PaymentsClient:

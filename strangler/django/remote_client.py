@@ -6,7 +6,8 @@ typed calls on top of ``_call``. Every call carries a fresh internal credential.
 (connection errors, timeouts, 502/503 and other 5xx without the kit's JSON error body) are retried
 with full-jitter backoff behind one breaker, so a dead service costs callers a fast 503 instead of
 a pile of hung threads. Answers of the service (refusals included) are not failures: they map onto
-the kit's DomainErrors with the service's code, message and fields preserved.
+the kit's DomainErrors with the service's code, message and fields preserved. ``settings_client``
+builds a process's one client from settings named by a prefix (``PAYMENTS_SERVICE_URL``, ...).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Generic, TypeVar
 
 import requests
+from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from requests.adapters import HTTPAdapter
 
 from strangler.django.errors import Conflict, DomainError, NotFound, Unprocessable, ValidationFailed
 from strangler.django.internal_auth import HEADER as CREDENTIAL_HEADER
-from strangler.django.internal_auth import CredentialSource
+from strangler.django.internal_auth import CredentialSource, internal_credentials
 from strangler.proxy.breaker import CircuitBreaker
 from strangler.proxy.types import BreakerPolicy, BreakerState
 
@@ -247,3 +249,37 @@ class ProcessClient(Generic[C]):
     def _on_setting_changed(self, *, setting: str, **kwargs: Any) -> None:
         if setting in self._settings:
             self.reset()
+
+
+BREAKER_FAILURES = 5  # failed attempts in a row that open a client's breaker, unless <PREFIX>_BREAKER_FAILURES
+BREAKER_RESET = 10.0  # seconds before a probe, unless <PREFIX>_BREAKER_RESET
+_CREDENTIAL_SETTINGS = ("INTERNAL_AUTH_SECRET", "INTERNAL_AUTH_CALLER", "INTERNAL_AUTH_KEYS")
+
+
+def settings_client(cls: type[C], *, prefix: str, url: str = "", audience: str = "") -> ProcessClient[C]:
+    """This process's ``cls``, built from the settings ``<prefix>_CONNECT_TIMEOUT``, ``<prefix>_READ_TIMEOUT``,
+    ``<prefix>_RETRIES`` and, when set, ``<prefix>_BREAKER_FAILURES`` and ``<prefix>_BREAKER_RESET``; its
+    URL from the setting named ``url`` (default ``<prefix>_SERVICE_URL``) and its credentials for
+    ``audience`` (default: the setting ``<prefix>_SERVICE_AUDIENCE``). Rebuilt when one of those
+    settings, or the internal credentials' own, changes."""
+    url_setting = url or f"{prefix}_SERVICE_URL"
+    audience_setting = "" if audience else f"{prefix}_SERVICE_AUDIENCE"
+
+    def build() -> C:
+        def named(suffix: str, default: Any = None) -> Any:
+            return getattr(django_settings, f"{prefix}_{suffix}", default)
+
+        return cls(
+            base_url=getattr(django_settings, url_setting),
+            credentials=internal_credentials(audience or getattr(django_settings, audience_setting)),
+            connect_timeout=float(named("CONNECT_TIMEOUT")), read_timeout=float(named("READ_TIMEOUT")),
+            retries=int(named("RETRIES")),
+            breaker=breaker_from(failures=int(named("BREAKER_FAILURES", BREAKER_FAILURES)),
+                                 reset=float(named("BREAKER_RESET", BREAKER_RESET))),
+        )
+
+    names = {url_setting, *(f"{prefix}_{s}" for s in ("CONNECT_TIMEOUT", "READ_TIMEOUT", "RETRIES",
+                                                        "BREAKER_FAILURES", "BREAKER_RESET")), *_CREDENTIAL_SETTINGS}
+    if audience_setting:
+        names.add(audience_setting)
+    return ProcessClient(build, settings=names)

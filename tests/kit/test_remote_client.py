@@ -92,3 +92,24 @@ def test_the_process_client_is_rebuilt_when_its_settings_change(settings):
     assert process_client.get() is first
     settings.BILLING_URL = "http://elsewhere.invalid"
     assert process_client.get() is not first and len(built) == 2
+
+
+def test_a_settings_client_is_built_from_its_prefixed_settings_and_rebuilt_when_one_changes(settings):
+    from strangler.django.remote_client import settings_client
+
+    settings.BILLING_SERVICE_URL, settings.BILLING_SERVICE_AUDIENCE = "http://billing.invalid/", "billing-service"
+    settings.BILLING_CONNECT_TIMEOUT, settings.BILLING_READ_TIMEOUT, settings.BILLING_RETRIES = 0.25, 3, 1
+    settings.BILLING_BREAKER_FAILURES = 2
+    holder = settings_client(RemoteClient, prefix="BILLING")
+    first = holder.get()
+    assert (first.base_url, first._timeout, first._retries) == ("http://billing.invalid", (0.25, 3.0), 1)
+    assert first._credentials.audience == "billing-service"
+    for _ in range(2):
+        first.breaker.on_failure()
+    assert first.breaker.state is BreakerState.OPEN  # BILLING_BREAKER_FAILURES, not the default 5
+    settings.BILLING_READ_TIMEOUT = 9
+    assert holder.get() is not first and holder.get()._timeout == (0.25, 9.0)
+    # Another URL setting and a literal audience (a service calling the monolith back).
+    settings.LEDGER_URL = "http://ledger.invalid"
+    back = settings_client(RemoteClient, prefix="BILLING", url="LEDGER_URL", audience="monolith").get()
+    assert (back.base_url, back._credentials.audience) == ("http://ledger.invalid", "monolith")

@@ -15,12 +15,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.conf import settings
-
 from payments_service.identity import MONOLITH_AUDIENCE
 from strangler.django.errors import NotFound
-from strangler.django.internal_auth import internal_credentials
-from strangler.django.remote_client import ProcessClient, RemoteClient, ServiceUnavailable, breaker_from
+from strangler.django.remote_client import RemoteClient, ServiceUnavailable, settings_client
 
 OWNER_PATH = "/internal/v1/orders/{order_id}/owner/"
 
@@ -51,18 +48,8 @@ def _owner(answer: Any, order_id: uuid.UUID) -> uuid.UUID:
     return uuid.UUID(answer["user_id"])
 
 
-def _client_from_settings() -> MonolithOrdersClient:
-    return MonolithOrdersClient(
-        base_url=settings.MONOLITH_URL, credentials=internal_credentials(MONOLITH_AUDIENCE),
-        connect_timeout=settings.ORDERS_CONNECT_TIMEOUT, read_timeout=settings.ORDERS_READ_TIMEOUT,
-        retries=settings.ORDERS_RETRIES, breaker=breaker_from(),
-    )
-
-
-_process_client = ProcessClient(_client_from_settings, settings={
-    "MONOLITH_URL", "ORDERS_CONNECT_TIMEOUT", "ORDERS_READ_TIMEOUT", "ORDERS_RETRIES", "INTERNAL_AUTH_SECRET",
-    "INTERNAL_AUTH_KEYS", "INTERNAL_AUTH_CALLER",
-})
+# The monolith's URL and the ORDERS_* timeouts and retries, for the monolith's audience.
+_process_client = settings_client(MonolithOrdersClient, prefix="ORDERS", url="MONOLITH_URL", audience=MONOLITH_AUDIENCE)
 
 
 def order_owned(*, order_id: uuid.UUID, user_id: uuid.UUID) -> bool:
