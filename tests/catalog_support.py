@@ -22,12 +22,8 @@ Server = live.Server
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A catalog service on a fresh PostgreSQL database for the module's tests."""
-    with live.pg_database() as url:
-        server = live.service_start(tmp_path_factory.mktemp("catalog"), database_url=url)
-        try:
-            yield server
-        finally:
-            server.stop()
+    with live.service_running(tmp_path_factory.mktemp("catalog")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -67,9 +67,5 @@ def products(db) -> tuple[catalog.ProductDTO, catalog.ProductDTO]:
 @pytest.fixture(scope="session")
 def live_service_pg(tmp_path_factory) -> Iterator[live.Server]:
     """The service under gunicorn on a fresh PostgreSQL database of its own (fails without one)."""
-    with live.pg_database() as url:
-        server = live.service_start(tmp_path_factory.mktemp("catalog-pg"), database_url=url)
-        try:
-            yield server
-        finally:
-            server.stop()
+    with live.service_running(tmp_path_factory.mktemp("catalog-pg")) as server:
+        yield server

@@ -111,3 +111,14 @@ def service_start(tmp: Path, *, database_url: str) -> Server:
         server.stop()
         raise
     return server
+
+
+@contextlib.contextmanager
+def service_running(tmp: Path) -> Iterator[Server]:
+    """The service on a fresh PostgreSQL database for as long as the block runs; both dropped after."""
+    with pg_database() as url:
+        server = service_start(tmp, database_url=url)
+        try:
+            yield server
+        finally:
+            server.stop()
