@@ -240,17 +240,15 @@ class Store(StoreConnection):
         actor, reason = _required("actor", actor), _required("reason", reason)
         guard = guard or self.guard
         with self._lock, self._backend.write(self._connection()) as cur:
-            cur.execute(self._sql("SELECT mode, weight FROM strangler_route_state WHERE route = ?"), (target.name,))
-            row = cur.fetchone()
-            current = RouteState(Mode(row[0]), int(row[1])) if row else target.state
-            if guard is not None:
-                try:
-                    guard(target, current, reaches)
-                except FlipRefused as refusal:
-                    if not force:
-                        raise
-                    reason = f"{reason} [forced past: {refusal}]"
+            current = self._current(cur, target)
+            reason = _guarded(guard, target, current, reaches, reason, force)
             return self._audit(cur, time.time(), actor, target.name, current, current, reason)
+
+    def _current(self, cur: Any, route: Route) -> RouteState:
+        """The route's state in the store (the table's initial one before its first write)."""
+        cur.execute(self._sql("SELECT mode, weight FROM strangler_route_state WHERE route = ?"), (route.name,))
+        row = cur.fetchone()
+        return RouteState(Mode(row[0]), int(row[1])) if row else route.state
 
     def _undo_candidate(self, cur: Any, route: str) -> AuditEntry | None:
         cur.execute(
@@ -282,17 +280,9 @@ class Store(StoreConnection):
         with self._lock:
             with self._backend.write(self._connection()) as cur:
                 now = time.time()
-                cur.execute(self._sql("SELECT mode, weight FROM strangler_route_state WHERE route = ?"), (route.name,))
-                row = cur.fetchone()
-                current = RouteState(Mode(row[0]), int(row[1])) if row else route.state
+                current = self._current(cur, route)
                 state, undoes = choose(cur)
-                if guard is not None:
-                    try:
-                        guard(route, current, state)
-                    except FlipRefused as refusal:
-                        if not force:
-                            raise
-                        reason = f"{reason} [forced past: {refusal}]"
+                reason = _guarded(guard, route, current, state, reason, force)
                 version = self._bump(cur)
                 cur.execute(
                     self._sql(
@@ -404,6 +394,20 @@ def parse_state(mode: object, weight: object | None) -> RouteState:
     if isinstance(weight, bool) or not isinstance(weight, int):
         raise InvalidState(f"weight must be an integer between 0 and 100, got {weight!r}")
     return RouteState(parsed_mode, weight)
+
+
+def _guarded(guard: Guard | None, route: Route, current: RouteState, new: RouteState, reason: str,
+             force: bool) -> str:
+    """Ask the guard about going from ``current`` to ``new``: its refusal is raised, or with ``force``
+    kept in the returned audit reason."""
+    if guard is not None:
+        try:
+            guard(route, current, new)
+        except FlipRefused as refusal:
+            if not force:
+                raise
+            return f"{reason} [forced past: {refusal}]"
+    return reason
 
 
 def _required(what: str, value: object) -> str:
