@@ -1,7 +1,8 @@
 """Writes of the catalog: products, stock levels and per-order reservations.
 
 Stock rows are locked with select_for_update in product-id order, so two concurrent reservations
-on PostgreSQL wait for each other (never oversell) and cannot deadlock.
+on PostgreSQL wait for each other (never oversell) and cannot deadlock. Every stock step then asks
+``custody_check`` whether this side holds the stock (custody.py), so a handover's fence stops them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
 
+from monolith.catalog.custody import custody_check
 from monolith.catalog.errors import InsufficientStock, ProductNotFound
 from monolith.catalog.models import Product, StockLevel, StockReservation
 from monolith.kernel.money import Money
@@ -54,6 +56,7 @@ def stock_set(*, product_id: uuid.UUID, on_hand: int) -> StockLevel:
         if not Product.objects.filter(pk=product_id).exists():
             raise ProductNotFound(f"no product {product_id}")
         stock, _ = StockLevel.objects.select_for_update().get_or_create(product_id=product_id)
+        custody_check()
         if on_hand < stock.reserved:
             raise Conflict(f"{stock.reserved} units are reserved; on_hand cannot go below that",
                            code="stock_below_reserved")
@@ -74,8 +77,17 @@ def _merge(lines: Sequence[StockLine]) -> dict[uuid.UUID, int]:
 
 
 def _locked_levels(product_ids: list[uuid.UUID]) -> dict[uuid.UUID, StockLevel]:
+    """The stock rows, locked, once this side is known to hold them (after the locks: see custody.py)."""
     rows = StockLevel.objects.select_for_update().select_related("product").filter(product_id__in=product_ids)
-    return {s.product_id: s for s in rows.order_by("product_id")}
+    levels = {s.product_id: s for s in rows.order_by("product_id")}
+    custody_check()
+    return levels
+
+
+def _replayed(reservation: StockReservation | None) -> StockReservation | None:
+    """An answer from what this side holds, without a write: a fenced side still holds it all."""
+    custody_check(replay=True)
+    return reservation
 
 
 def stock_reserve(*, order_id: uuid.UUID, lines: Sequence[StockLine]) -> StockReservation:
@@ -85,7 +97,7 @@ def stock_reserve(*, order_id: uuid.UUID, lines: Sequence[StockLine]) -> StockRe
         with transaction.atomic():
             existing = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
             if existing is not None:
-                return _reservation_replay(existing)
+                return _reservation_replay(_replayed(existing))
             product_ids = sorted(wanted, key=str)
             levels = _locked_levels(product_ids)
             for product_id in product_ids:
@@ -134,8 +146,9 @@ def stock_release(*, order_id: uuid.UUID) -> StockReservation | None:
     with transaction.atomic():
         reservation = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
         if reservation is None or reservation.state == StockReservation.RELEASED:
-            return reservation
+            return _replayed(reservation)
         if reservation.state == StockReservation.COMMITTED:
+            _replayed(reservation)
             raise Conflict(f"the stock of order {order_id} is already committed", code="reservation_committed")
         _apply(reservation, on_hand_sign=0)
         reservation.state = StockReservation.RELEASED
@@ -149,7 +162,7 @@ def stock_return(*, order_id: uuid.UUID) -> StockReservation | None:
     with transaction.atomic():
         reservation = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
         if reservation is None or reservation.state == StockReservation.RELEASED:
-            return reservation
+            return _replayed(reservation)
         if reservation.state == StockReservation.COMMITTED:
             quantities = {uuid.UUID(line["product_id"]): line["quantity"] for line in reservation.lines}
             levels = _locked_levels(sorted(quantities, key=str))
@@ -166,7 +179,7 @@ def stock_return(*, order_id: uuid.UUID) -> StockReservation | None:
 def stock_commit(*, order_id: uuid.UUID) -> StockReservation:
     """Turn the reservation into a sale: the units leave on_hand. Idempotent."""
     with transaction.atomic():
-        reservation = StockReservation.objects.select_for_update().filter(order_id=order_id).first()
+        reservation = _replayed(StockReservation.objects.select_for_update().filter(order_id=order_id).first())
         if reservation is None:
             raise Conflict(f"order {order_id} holds no reservation", code="reservation_missing")
         if reservation.state == StockReservation.COMMITTED:

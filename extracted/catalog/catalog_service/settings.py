@@ -121,6 +121,10 @@ IDEMPOTENCY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
 # The extraction engine (strangler.django.extraction): this service's spec, and who writes here.
 STRANGLER_EXTRACTIONS = {"catalog": "monolith.catalog.extraction.SPEC"}
 CATALOG_ORIGIN = SERVICE_NAME
+# Whether a fresh database holds the stock: "standby" (the default) until the monolith hands it over
+# with `manage.py catalog_stock_handover --to service`; "owner" only for a catalog with no monolith
+# beside it. A database that has its custody row ignores this (monolith/catalog/custody.py).
+CATALOG_STOCK_CUSTODY = os.environ.get("CATALOG_STOCK_CUSTODY", "standby")
 
 # Internal credentials (strangler.proxy.credentials): what this service accepts and how it signs its calls.
 # Keys per caller->audience pair: INTERNAL_AUTH_KEYS (JSON {"caller>audience": key}) when given, else

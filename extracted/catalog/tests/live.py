@@ -90,12 +90,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
     raise AssertionError(f"{url} never became healthy:\n{log.read_text()[-4000:]}")
 
 
-def service_start(tmp: Path, *, database_url: str) -> Server:
+def service_start(tmp: Path, *, database_url: str, custody: str = "owner") -> Server:
+    """``custody``: whether the fresh database holds the stock (the service's own tests: it does;
+    a handover test starts it on "standby", as a deployment beside the monolith does)."""
     secret = secrets.token_urlsafe(24)
     kept = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     env = kept | {"DJANGO_SETTINGS_MODULE": "catalog_service.settings", "DEBUG": "1", "PYTHONUNBUFFERED": "1",
                   "VAR_DIR": str(tmp / "var"), "DATABASE_URL": database_url, "CELERY_BROKER_URL": BROKER_URL,
-                  "INTERNAL_AUTH_SECRET": secret}
+                  "INTERNAL_AUTH_SECRET": secret, "CATALOG_STOCK_CUSTODY": custody}
     manage(env, "migrate", "--noinput", "-v0")
     port, log = free_port(), tmp / "service.log"
     with log.open("w") as out:
@@ -114,10 +116,10 @@ def service_start(tmp: Path, *, database_url: str) -> Server:
 
 
 @contextlib.contextmanager
-def service_running(tmp: Path) -> Iterator[Server]:
+def service_running(tmp: Path, *, custody: str = "owner") -> Iterator[Server]:
     """The service on a fresh PostgreSQL database for as long as the block runs; both dropped after."""
     with pg_database() as url:
-        server = service_start(tmp, database_url=url)
+        server = service_start(tmp, database_url=url, custody=custody)
         try:
             yield server
         finally:
