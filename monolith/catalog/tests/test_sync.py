@@ -105,3 +105,15 @@ def test_a_snapshot_without_a_product_is_a_dead_letter(db):
     envelope = product_envelope(SERVICE, product_row()) | {"payload": {"origin": SERVICE, "row": {"id": str(uuid.uuid4())}}}
     dispatch_event.apply(args=[envelope]).get()
     assert ConsumerFailure.objects.get().dead
+
+
+def test_a_snapshot_clashing_with_a_sku_held_here_is_retried_later_never_dropped(db):
+    """Both sides created the same sku under different ids: the kit retries the snapshot with backoff
+    (a race usually clears) and keeps it as a failure to retry, never a silent drop."""
+    services.product_create(sku="mug", name="Mug", price=Money(1250, "EUR"))
+    envelope = product_envelope(SERVICE, product_row("mug"))
+    assert dispatch_event.apply(args=[envelope]).get() == 0
+    failure = ConsumerFailure.objects.get()
+    assert (failure.consumer, failure.dead) == ("catalog.sync_apply", False)
+    assert failure.error.startswith("SyncBatchConflict")
+    assert Product.objects.get(sku="mug").name == "Mug"
