@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def standby(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with live.service_running(tmp_path_factory.mktemp("catalog-standby"), custody="standby") as server:
+    with live.service_running(tmp_path_factory.mktemp("catalog-standby"), CATALOG_STOCK_CUSTODY="standby") as server:
         yield server
 
 
