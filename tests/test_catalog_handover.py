@@ -202,3 +202,21 @@ def test_reserves_racing_the_handover_never_oversell_and_none_is_lost(sides, sta
     held = set(custody.StockReservation.objects.filter(order_id__in=orders).values_list("order_id", flat=True))
     assert set(reserved_on_service) | set(reserved_after) == held  # every success is held by the owner
     assert service.state()["state"] == "standby"
+
+
+def test_the_command_hands_the_stock_over_and_back_and_says_where_it_is(sides, standby, settings, capsys) -> None:
+    settings.CATALOG_SERVICE_URL = "http://127.0.0.1:9"  # --target wins: the cutover passes the service's URL
+    (mug,) = _products(standby, 3)
+    capsys.readouterr()
+    call_command("catalog_stock_handover", "--to", "service", "--target", standby.url)
+    out = capsys.readouterr().out
+    assert "catalog-service owns the stock" in out and "1 stocked products, 3 on hand" in out, out
+    call_command("catalog_stock_handover", "--status", "--target", standby.url)
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        f"monolith: standby (handover {custody.custody_get().epoch})",
+        f"catalog-service: owner (handover {custody.custody_get().epoch})"]
+    call_command("catalog_stock_handover", "--abort", "--target", standby.url)
+    assert "nothing to abort" in capsys.readouterr().out
+    call_command("catalog_stock_handover", "--to", "monolith", "--target", standby.url)
+    assert "monolith owns the stock" in capsys.readouterr().out
+    assert catalog.stock_get(product_id=mug).on_hand == 3

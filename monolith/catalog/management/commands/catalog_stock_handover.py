@@ -4,7 +4,8 @@
     manage.py catalog_stock_handover --abort                     # reopen a fenced owner (before the commit point)
     manage.py catalog_stock_handover --status
 
-The service is reached at CATALOG_SERVICE_URL with the monolith's internal credential.
+The service is reached at ``--target URL`` (default CATALOG_SERVICE_URL) with the monolith's internal
+credential. ``deploy/cutover.py --context catalog`` runs it around the service step.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from monolith.catalog.handover import LocalSide, RemoteSide, stock_handover, stock_handover_abort
-from monolith.catalog.remote import catalog_client
+from monolith.catalog.remote import CatalogClient
 from strangler.django.errors import DomainError
+from strangler.django.remote_client import settings_client
 
 
 class Command(BaseCommand):
@@ -26,9 +28,13 @@ class Command(BaseCommand):
         action.add_argument("--to", choices=["service", "monolith"], help="the side that will own the stock")
         action.add_argument("--abort", action="store_true", help="reopen the fenced side of an unfinished handover")
         action.add_argument("--status", action="store_true", help="print each side's custody")
+        parser.add_argument("--target", help="the catalog service's URL (default: CATALOG_SERVICE_URL)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        monolith, service = LocalSide(), RemoteSide(client=catalog_client())
+        client = settings_client(CatalogClient, prefix="CATALOG").get()  # its own breaker, not the web's
+        if options["target"]:
+            client.base_url = options["target"].rstrip("/")
+        monolith, service = LocalSide(), RemoteSide(client=client)
         try:
             if options["status"]:
                 for side in (monolith, service):
