@@ -1,5 +1,9 @@
 """Writes of the catalog: products, stock levels and per-order reservations.
 
+Every product write bumps ``revision`` (on a change) and records a ``ProductSynced`` snapshot in its
+own transaction, which keeps the other store's products up to date while both may write them
+(sync.py). Stock writes publish nothing: stock is not synced, it moves with its owner.
+
 Stock rows are locked with select_for_update in product-id order, so two concurrent reservations
 on PostgreSQL wait for each other (never oversell) and cannot deadlock.
 """
@@ -14,6 +18,7 @@ from django.db import IntegrityError, transaction
 
 from monolith.catalog.errors import InsufficientStock, ProductNotFound
 from monolith.catalog.models import Product, StockLevel, StockReservation
+from monolith.catalog.sync import product_synced_publish
 from monolith.kernel.money import Money
 from strangler.django.errors import Conflict, ValidationFailed
 
@@ -27,14 +32,23 @@ class StockLine:
     quantity: int
 
 
-def product_create(*, sku: str, name: str, price: Money, description: str = "", active: bool = True) -> Product:
-    sku, name = sku.strip(), name.strip()
-    if not sku or len(sku) > SKU_MAX:
-        raise ValidationFailed("invalid sku", fields={"sku": [f"1-{SKU_MAX} characters"]})
+def _name_check(name: str) -> str:
+    name = name.strip()
     if not name or len(name) > NAME_MAX:
         raise ValidationFailed("invalid name", fields={"name": [f"1-{NAME_MAX} characters"]})
+    return name
+
+
+def _price_check(price: Money) -> None:
     if price.amount_minor <= 0:  # a checkout always charges; a free product would have nothing to charge
         raise ValidationFailed("price must be positive", fields={"price_minor": ["must be > 0"]})
+
+
+def product_create(*, sku: str, name: str, price: Money, description: str = "", active: bool = True) -> Product:
+    sku, name = sku.strip(), _name_check(name)
+    if not sku or len(sku) > SKU_MAX:
+        raise ValidationFailed("invalid sku", fields={"sku": [f"1-{SKU_MAX} characters"]})
+    _price_check(price)
     try:
         with transaction.atomic():
             product = Product.objects.create(
@@ -42,8 +56,38 @@ def product_create(*, sku: str, name: str, price: Money, description: str = "", 
                 currency=price.currency, active=active,
             )
             StockLevel.objects.create(product=product, on_hand=0, reserved=0)
+            product_synced_publish(product=product)
     except IntegrityError as exc:
         raise Conflict(f"sku {sku} already exists", code="sku_exists", fields={"sku": ["already exists"]}) from exc
+    return product
+
+
+def product_update(*, product_id: uuid.UUID, name: str | None = None, description: str | None = None,
+                   price: Money | None = None, active: bool | None = None) -> Product:
+    """Change what is given (the sku is the product's key for people and stays). A change bumps the
+    revision and publishes the snapshot; giving what the product already holds writes nothing."""
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = _name_check(name)
+    if description is not None:
+        changes["description"] = description
+    if price is not None:
+        _price_check(price)
+        changes |= {"price_minor": price.amount_minor, "currency": price.currency}
+    if active is not None:
+        changes["active"] = bool(active)
+    with transaction.atomic():
+        product = Product.objects.select_for_update().filter(pk=product_id).first()
+        if product is None:
+            raise ProductNotFound(f"no product {product_id}")
+        changed = [field for field, value in changes.items() if getattr(product, field) != value]
+        if not changed:
+            return product
+        for field in changed:
+            setattr(product, field, changes[field])
+        product.revision += 1
+        product.save(update_fields=[*changed, "revision"])
+        product_synced_publish(product=product)
     return product
 
 

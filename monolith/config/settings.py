@@ -117,10 +117,13 @@ def _queues(name: str, default: str) -> list[str]:
 
 
 # Where the relay sends each event type. Payment snapshots go to the extracted payments service's
-# queue only when PAYMENTS_SYNC_QUEUES names it (continuous sync during a cutover).
+# queue only when PAYMENTS_SYNC_QUEUES names it, product snapshots to the catalog service's only when
+# CATALOG_SYNC_QUEUES does (continuous sync during a cutover; unset, the flip gate refuses to leave
+# the monolith).
 OUTBOX_ROUTES = {
     "payments.PaymentSynced": _queues("PAYMENTS_SYNC_QUEUES", ""),
     "payments.IdempotencyRecordSynced": _queues("PAYMENTS_SYNC_QUEUES", ""),
+    "catalog.ProductSynced": _queues("CATALOG_SYNC_QUEUES", ""),
     "*": [CELERY_TASK_DEFAULT_QUEUE],
 }
 # Periodic sweeps, scheduled by one `celery beat` process of their own (never `worker -B`, whose beat a
