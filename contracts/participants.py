@@ -25,7 +25,7 @@ CATALOG_EVENTS = "catalog-events"  # the events the catalog publishes through it
 # The gate asks for every committed pact of these providers (a provider without pacts asks nothing).
 SERVICES: dict[str, tuple[str, ...]] = {
     "payments": (PAYMENTS, PAYMENTS_EVENTS),
-    "catalog": (CATALOG,),
+    "catalog": (CATALOG, CATALOG_EVENTS),
 }
 
 # Where each provider is verified: the monolith's implementation and the extracted service alike.

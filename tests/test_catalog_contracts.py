@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,8 @@ from tests.contracts_support import PACTS, ROOT, patch, record_all, tree_copy
 # db_independent: pact files, a record and SQLite files of the verifier's own processes.
 pytestmark = pytest.mark.db_independent
 
-CATALOG_PACTS = {(participants.STOREFRONT, participants.CATALOG), (participants.MONOLITH_ORDERS, participants.CATALOG)}
+CATALOG_PACTS = {(participants.STOREFRONT, participants.CATALOG), (participants.MONOLITH_ORDERS, participants.CATALOG),
+                 (participants.MONOLITH_EVENTS, participants.CATALOG_EVENTS)}
 DEPLOYED = "c0ffee0c0ffe"  # the providers' version a route table names (a literal: no git needed)
 
 
@@ -61,16 +63,15 @@ def test_every_service_is_described_and_each_http_consumer_has_a_caller() -> Non
 
 def test_the_committed_pacts_are_catalogs_requirements_on_both_implementations(tmp_path: Path) -> None:
     needed = requirements("catalog", pacts=PACTS, record=tmp_path / "none.jsonl", root=ROOT)
-    assert {(r.consumer, r.provider) for r in needed} >= CATALOG_PACTS
-    assert {r.provider for r in needed} <= set(participants.SERVICES["catalog"])
-    assert {r.against for r in needed} == set(participants.AGAINST)
-    assert len(needed) == 2 * len({(r.consumer, r.provider) for r in needed})
+    assert {(r.consumer, r.provider) for r in needed} == CATALOG_PACTS
+    assert {r.against for r in needed} == set(participants.AGAINST) and len(needed) == 2 * len(CATALOG_PACTS)
 
 
 def test_can_i_deploy_catalog_says_yes_once_verified_and_no_when_a_catalog_pact_changes(tmp_path: Path) -> None:
     record = tmp_path / "v.jsonl"
     never = _can_i_deploy("--record", str(record))
-    assert never.returncode == 1 and "storefront      -> catalog" in never.stdout, never.stdout + never.stderr
+    assert never.returncode == 1, never.stdout + never.stderr
+    assert re.search(r"NO\s+storefront\s+-> catalog\s+against the monolith never verified", never.stdout), never.stdout
 
     written = record_all(record, service="catalog")
     assert written == len(requirements("catalog", pacts=PACTS, record=record, root=ROOT))
@@ -140,3 +141,22 @@ def test_a_catalog_service_that_breaks_the_never_reserved_answer_fails_verificat
     [line] = [json.loads(raw) for raw in record.read_text().splitlines()]
     assert (line["service"], line["provider"], line["result"]) == ("catalog", "catalog", "failed")
     assert "a release for an order that never reserved stock" in line["summary"]
+
+
+@pytest.mark.integration
+def test_a_renamed_snapshot_key_fails_the_event_pact_naming_it(tmp_path: Path) -> None:
+    """A catalog that publishes its product snapshot under another key (its own consumer renamed
+    alike) breaks the monolith deployed beside it, which reads ``product``: the message pact fails."""
+    root = tree_copy(tmp_path / "tree")
+    patch(root, "monolith/catalog/extraction.py", 'snapshot_row="product"', 'snapshot_row="item"')
+    patch(root, "monolith/catalog/events.py", "    product: dict\n", "    item: dict\n")
+    record = tmp_path / "v.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACT_BROKER")} | {"PACT_DO_NOT_TRACK": "true"}
+    run = subprocess.run([sys.executable, "-m", "contracts.verify", "--against", "service", "--root", str(root),
+                          "--record", str(record), "--provider", participants.CATALOG_EVENTS],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "FAIL monolith-event-consumers -> catalog-events against the service" in run.stdout, run.stdout
+    assert "$.payload -> Actual map is missing the following keys: product" in run.stdout, run.stdout
+    [line] = [json.loads(raw) for raw in record.read_text().splitlines()]
+    assert (line["service"], line["provider"], line["result"]) == ("catalog", "catalog-events", "failed")

@@ -59,6 +59,6 @@ VERIFIED: dict[str, VerifiedService] = {
         project=ServiceProject(name="catalog-service", folder="extracted/catalog",
                                settings="catalog_service.settings", wsgi="catalog_service.wsgi"),
         callers={STOREFRONT: THROUGH_THE_PROXY, MONOLITH_ORDERS: FROM_THE_MONOLITH},
-        states="contracts.providers.catalog.states",
+        states="contracts.providers.catalog.states", messages="contracts.providers.catalog.messages",
     ),
 }

@@ -5,7 +5,9 @@ contracts/providers/provider_states.py).
 Request paths carry product ids, and ``product_create`` mints its own: the one write that takes a
 given id is the sync merge (the kit's ``sync_snapshot_apply`` on the catalog's spec), so such a
 product is seeded as the snapshot the other store would have sent of it. Its stock, reservations
-and sales then go through the stock services the checkout saga uses.
+and sales then go through the stock services the checkout saga uses. The events' states are real
+writes (``product_create``, ``product_update``), which put ``catalog.ProductSynced`` in the outbox,
+where messages.py reads it by the sku the state names.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from contracts.providers.provider_states import Handler, StateError, StateRun, c
 from monolith.catalog.errors import ProductNotFound
 from monolith.catalog.extraction import SPEC
 from monolith.catalog.selectors import product_get, reservation_get
-from monolith.catalog.services import StockLine, stock_commit, stock_reserve, stock_set
+from monolith.catalog.services import (
+    StockLine,
+    product_create,
+    product_update,
+    stock_commit,
+    stock_reserve,
+    stock_set,
+)
+from monolith.kernel.money import Money
 from strangler.django.extraction.importing import sync_snapshot_apply
 
 RESERVED_QUANTITY = 2  # what the states "... 2 units of a product" say
@@ -68,8 +78,18 @@ def _never_reserved(parameters: dict[str, Any]) -> None:
         raise StateError(f"order {order_id} holds a reservation, but the state says it never reserved")
 
 
+def _added(parameters: dict[str, Any]) -> uuid.UUID:
+    product = product_create(sku=str(parameters["sku"]), name="Contract mug", price=Money(1250, "EUR"),
+                             description="A mug the contracts sell")
+    return product.id
+
+
+def _repriced(parameters: dict[str, Any]) -> None:
+    product_update(product_id=_added(parameters), price=Money(1500, "EUR"))
+
+
 def state_handlers(run: StateRun) -> dict[str, Handler]:
-    """Every provider state the catalog knows (orders' remote client and the storefront). No state
+    """Every provider state the catalog knows (orders' remote client, the storefront, events). No state
     needs the run's shopper: the products API is public and the internal one has no users."""
     return closing({
         "a product priced 12.50 EUR has 5 units in stock": _in_stock,
@@ -78,4 +98,7 @@ def state_handlers(run: StateRun) -> dict[str, Handler]:
         "an order holds a reservation of 2 units of a product": _reserved,
         "an order bought 2 units of a product": _sold,
         "an order never reserved any stock": _never_reserved,
+        # events
+        "a product priced 12.50 EUR is added to the catalog": _added,
+        "a product priced 12.50 EUR is repriced to 15.00 EUR": _repriced,
     })
