@@ -8,8 +8,8 @@ as contracts/providers/described.py describes it: ``--against monolith`` serves 
 from the monolith; ``--against service`` from its extracted service (payments' identifies
 shoppers at a real monolith process beside it). All run under gunicorn on scratch SQLite files
 (contracts/providers/servers.py says why). HTTP pacts are replayed per consumer, each with that
-consumer's own credential; message pacts (``payments-events``) are produced by the provider's
-real writes in this process, configured as that project. A process is configured as one project,
+consumer's own credential; message pacts (``payments-events``, ``catalog-events``) are produced by
+the provider's real writes in this process, configured as that project. A process is configured as one project,
 so when the pacts span several services each is verified by a child process of its own
 (``--service``). Every pact verified appends a line to the record (strangler/control/flip_gate.py),
 which gates the strangler's canary/service flips. ``--root`` verifies another copy of the tree.
