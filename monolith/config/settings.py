@@ -162,6 +162,9 @@ INTERNAL_AUTH_CALLER = "monolith"  # also its audience: credentials for it are m
 # Who may call the monolith's internal endpoints (token introspection, its payments implementation).
 INTERNAL_AUTH_PATHS = {
     "/internal/": ["payments-service", "monolith"],
+    # The catalog's reads and stock steps as the monolith implements them: the monolith's own callers
+    # only (what its contracts are verified as); the payments service never needs them.
+    "/internal/v1/catalog/": ["monolith"],
     "/internal/strangler/": ["strangler"],  # the kit's status counts, for the proxy's dashboard
 }
 
