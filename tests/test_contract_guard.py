@@ -182,3 +182,20 @@ def test_the_gate_refuses_what_can_i_deploy_refuses_naming_what_is_missing(tmp_p
     record_all(record)  # now everything, at today's versions
     allowed = _flip(_route_table(tmp_path, record))
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+
+
+def test_a_provider_state_that_raises_fails_its_pact_at_once_instead_of_stalling_the_verifier() -> None:
+    """The Rust verifier retries a failed state for about two minutes; the guard answers success,
+    keeps the error, and pact-python still sees the handler's own parameters."""
+    import inspect
+
+    from contracts.providers.verification import _guarded
+
+    def seeded(action: str, parameters: dict) -> None:
+        raise RuntimeError(f"no stock here ({action})")
+
+    errors: list[str] = []
+    handler = _guarded("a product has 5 units in stock", seeded, errors)
+    assert list(inspect.signature(handler).parameters) == ["action", "parameters"]
+    assert handler(action="setup", parameters={}) is None
+    assert errors == ["provider state 'a product has 5 units in stock' failed: RuntimeError: no stock here (setup)"]

@@ -22,7 +22,7 @@ _SCRUBBED = frozenset({
     "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "VAR_DIR",
     "MONOLITH_URL", "INTERNAL_AUTH_SECRET", "SECRET_KEY", "DEBUG", "OUTBOX_QUEUES", "PAYMENTS_SYNC_QUEUES",
     "PAYMENTS_IMPL", "PAYMENTS_PROCESSOR", "PAYMENTS_SERVICE_URL", "STRANGLER_STORE_URL", "EMAIL_BACKEND",
-    "CATALOG_IMPL", "CATALOG_SERVICE_URL", "CATALOG_ORIGIN",
+    "CATALOG_IMPL", "CATALOG_SERVICE_URL", "CATALOG_ORIGIN", "CATALOG_STOCK_CUSTODY", "CATALOG_SYNC_QUEUES",
     "CELERY_TASK_ALWAYS_EAGER", "CELERY_QUEUE", "PYTHONPATH", "LOG_LEVEL",
 })
 
@@ -53,6 +53,8 @@ class Project:
             "PAYMENTS_IMPL": "local",
             "PAYMENTS_PROCESSOR": "fake",
             "CATALOG_IMPL": "local",
+            # The pacts say what the side that holds the stock answers (a fenced one answers 503).
+            "CATALOG_STOCK_CUSTODY": "owner",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",

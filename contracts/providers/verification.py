@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -39,11 +40,27 @@ class Outcome:
     output: str  # the verifier's report, without colours
 
 
-def _verifier(pact: PactFile, states: Mapping[str, Callable[..., None]], publish: Publish | None) -> Verifier:
+def _guarded(name: str, handler: Callable[..., None], errors: list[str]) -> Callable[..., None]:
+    """``handler``, answering success even when it raises: the Rust verifier retries a failed
+    provider state with backoff for about two minutes, so one broken state would stall the run.
+    The error is kept and fails the pact instead (``_run``)."""
+
+    @functools.wraps(handler)  # pact-python passes arguments by the handler's parameter names
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            handler(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported as the pact's failure
+            errors.append(f"provider state {name!r} failed: {type(exc).__name__}: {exc}"[:MISMATCH_CHARS * 2])
+
+    return guarded
+
+
+def _verifier(pact: PactFile, states: Mapping[str, Callable[..., None]], publish: Publish | None,
+              errors: list[str]) -> Verifier:
     verifier = Verifier(pact.provider, host=HOST).set_coloured_output(enabled=False)
     verifier.set_request_timeout(REQUEST_TIMEOUT_MS)
     if states:
-        verifier.state_handler(dict(states), teardown=False)
+        verifier.state_handler({name: _guarded(name, fn, errors) for name, fn in states.items()}, teardown=False)
     if publish is None:
         verifier.add_source(pact.path)
     else:
@@ -56,14 +73,16 @@ def verify_http(pact: PactFile, *, url: str, headers: Mapping[str, str],
                 states: Mapping[str, Callable[..., None]], publish: Publish | None = None) -> Outcome:
     """Replay the pact's requests at ``url`` with ``headers`` added to each (credentials minted for
     this run replace the pact's example values)."""
-    verifier = _verifier(pact, states, publish).add_transport(url=url).add_custom_headers(dict(headers))
-    return _run(verifier, pact)
+    errors: list[str] = []
+    verifier = _verifier(pact, states, publish, errors).add_transport(url=url).add_custom_headers(dict(headers))
+    return _run(verifier, pact, errors)
 
 
 def verify_messages(pact: PactFile, *, producers: Mapping[str, Callable[..., Any]],
                     states: Mapping[str, Callable[..., None]], publish: Publish | None = None) -> Outcome:
-    verifier = _verifier(pact, states, publish).message_handler(dict(producers))
-    return _run(verifier, pact)
+    errors: list[str] = []
+    verifier = _verifier(pact, states, publish, errors).message_handler(dict(producers))
+    return _run(verifier, pact, errors)
 
 
 def _failure(result: dict[str, Any]) -> str:
@@ -103,7 +122,7 @@ def _captured() -> Iterator[list[str]]:
             lines.extend(line for line in text.splitlines() if not _ACCESS_LOG.match(line))
 
 
-def _run(verifier: Verifier, pact: PactFile) -> Outcome:
+def _run(verifier: Verifier, pact: PactFile, state_errors: list[str]) -> Outcome:
     error = ""
     with _captured() as printed:
         try:
@@ -116,10 +135,12 @@ def _run(verifier: Verifier, pact: PactFile) -> Outcome:
     except (ValueError, TypeError):
         results = {}
     failing = sorted(_failure(r) for r in results.get("interactionResults") or [] if r.get("result") != "OK")
-    passed = not error and results.get("result") is True and not failing
+    passed = not error and results.get("result") is True and not failing and not state_errors
     count = len(results.get("interactionResults") or []) or len(pact.descriptions)
     if passed:
         summary = f"{count} interactions verified"
+    elif state_errors:
+        summary = "; ".join(dict.fromkeys(state_errors))
     elif failing:
         summary = f"{len(failing)} of {count} interactions failed: " + "; ".join(failing)
     else:
