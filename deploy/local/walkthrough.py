@@ -11,6 +11,7 @@ class Ports(Protocol):
     proxy: int
     monolith: int
     payments: int
+    catalog: int
     admin: int
     broker: int
 
@@ -20,6 +21,8 @@ The stack is up:
   strangler proxy   {proxy}     (clients come in here)
   monolith          {monolith}  (Django, behind the proxy)
   payments service  {payments}  (extracted; needs the internal credential the proxy adds)
+  catalog service   {catalog}  (extracted; its products come from the backfill, which the catalog
+                    cutover runs: {bin}/python deploy/cutover.py --context catalog)
   strangler admin   {admin}     token: {token}
   dashboard         {admin}/dashboard   (log in with the admin token above)
   OpenAPI schema    {proxy}/api/schema/
@@ -63,7 +66,7 @@ def _url(port: int) -> str:
 
 def stack_banner(*, ports: Ports, token: str, bin_dir: Path) -> str:
     return WALKTHROUGH.format(proxy=_url(ports.proxy), monolith=_url(ports.monolith), payments=_url(ports.payments),
-                              admin=_url(ports.admin), token=token, bin=bin_dir,
+                              catalog=_url(ports.catalog), admin=_url(ports.admin), token=token, bin=bin_dir,
                               supervision=SUPERVISION.format(bin=bin_dir))
 
 
