@@ -19,10 +19,12 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt extracted/payments/pyproj
 
 install: $(STAMP)
 
-## Both databases: the monolith's and the payments service's (each owns its schema).
+## Every database: the monolith's and each extracted service's (payments, catalog; each owns its schema).
 migrate: install
 	$(BIN)/python deploy/local/stack.py migrate
 
+## The demo user and products, in the monolith only: the catalog service's products are copied by
+## the backfill (`manage.py strangler_backfill catalog --target ...`, which the catalog cutover runs).
 seed: migrate
 	$(BIN)/python -m monolith.config.seed_demo
 
