@@ -39,7 +39,7 @@ Try a full checkout through the proxy (seeded user demo@example.com / demo-pass-
   # a declined card: create another order the same way, then use "tok_chargeDeclined" (402, stock restored)
 
 Route state:   STRANGLER_ADMIN_TOKEN=$(cat var/strangler-admin-token) {bin}/strangler --config deploy/local/routes.toml routes
-Cut over:      {bin}/python deploy/cutover.py    (contracts, backfill, shadow, canary 10% and 50%, service; see README)
+Cut over:      {bin}/python deploy/cutover.py [--context catalog]   (contracts, backfill, shadow, canary 10% and 50%, service; see README)
 Roll back:     {bin}/strangler --config deploy/local/routes.toml set payments --mode monolith --reason "..."
 Mail sent:     ls var/mail/
 {supervision}"""
