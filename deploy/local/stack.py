@@ -14,19 +14,26 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # tests load this file by path; its sibling modules live under ROOT
     sys.path.insert(0, str(ROOT))
 from deploy.local import supervise, walkthrough  # noqa: E402
+from deploy.local.processes import (  # noqa: E402, F401 - start/stop/wait_*: tests drive stacks through this module
+    PRIORITY_BROKER,
+    PRIORITY_PROXY,
+    Proc,
+    start,
+    stop,
+    wait_all_healthy,
+    wait_healthy,
+)
 from strangler import testing  # noqa: E402
 
 VAR = ROOT / "var"
@@ -65,32 +72,17 @@ class Service:
 
 
 SERVICES = (Service("payments", "payments_service"), Service("catalog", "catalog_service"))
-
-
 DEFAULT_PORTS = Ports()
 # A message a killed worker had taken comes back after this long (the broker's visibility timeout;
 # Redis's default is an hour). Longer than any retry countdown the workers set (60 s), so a task
 # waiting for its retry is not handed out twice.
 EMBEDDED_VISIBILITY_TIMEOUT = 90
-# supervisord starts lower priorities first (and stops them last).
-PRIORITY_BROKER, PRIORITY_SERVICE, PRIORITY_PROXY = 10, 20, 30
 
 
 def free_ports() -> Ports:
     """Distinct ports nobody listens on now: a test's or benchmark's own stack beside `make run`'s."""
     proxy, monolith, payments, catalog, admin, broker = testing.free_ports(6)
     return Ports(proxy=proxy, monolith=monolith, payments=payments, catalog=catalog, admin=admin, broker=broker)
-
-
-@dataclass
-class Proc:
-    name: str
-    cmd: list[str]
-    health: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: Path = ROOT
-    priority: int = PRIORITY_SERVICE
-    popen: subprocess.Popen | None = None
 
 
 def _secret(name: str, env_name: str, var: Path = VAR) -> str:
@@ -276,71 +268,6 @@ def migrate(*, var: Path = VAR, env: dict[str, str] | None = None,
     for cwd, step_env in steps:
         subprocess.run([str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"], cwd=cwd, env=step_env,
                        check=True, timeout=300)
-
-
-def start(procs: list[Proc], env: dict[str, str]) -> None:
-    base_env = {**env, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}:{env.get('PATH', '')}"}
-    for proc in procs:
-        # Own process group: Ctrl-C reaches the supervisor only, which then stops each group in order.
-        proc.popen = subprocess.Popen(proc.cmd, cwd=proc.cwd, env={**base_env, **proc.env}, start_new_session=True)
-        print(f"[stack] started {proc.name} (pid {proc.popen.pid})", flush=True)
-
-
-def wait_all_healthy(procs: list[Proc], seconds: float = 30) -> Proc | None:
-    """None when every process with a health URL answers 200 and every started one still runs; else
-    the first that did not. A process that exited is not healthy even if its URL answers: someone
-    else is answering there (its port was taken)."""
-    for proc in procs:
-        if _exited(proc) or (proc.health and not wait_healthy(proc.health, seconds)):
-            return proc
-    return next((proc for proc in procs if _exited(proc)), None)
-
-
-def _exited(proc: Proc) -> bool:
-    return proc.popen is not None and proc.popen.poll() is not None
-
-
-def _signal_group(proc: Proc, sig: int) -> None:
-    try:
-        os.killpg(proc.popen.pid, sig)  # type: ignore[union-attr]
-    except ProcessLookupError:
-        pass
-
-
-def stop(procs: list[Proc]) -> None:
-    for proc in procs:
-        if proc.popen and proc.popen.poll() is None:
-            _signal_group(proc, signal.SIGTERM)
-    for proc in procs:
-        if proc.popen:
-            try:
-                proc.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.popen.wait()
-            _signal_group(proc, signal.SIGKILL)  # stragglers of a group whose leader already left
-
-
-def _answers(url: str) -> bool:
-    """An HTTP health URL answers 200; a tcp://host:port one accepts a connection."""
-    try:
-        if url.startswith("tcp://"):
-            host, port = url.removeprefix("tcp://").rsplit(":", 1)
-            with socket.create_connection((host, int(port)), timeout=1):
-                return True
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
-def wait_healthy(url: str, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if _answers(url):
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def supervise_until_stopped(procs: list[Proc], banner: str) -> int:
