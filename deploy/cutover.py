@@ -144,9 +144,15 @@ class Cutover:
         try:
             self.hooks("before_service")
         except CheckFailed as exc:
-            self.strangler("set", self.route, "--mode", "monolith", "--actor", "cutover", "--reason", f"cutover: {exc}")
-            self.after_monolith()
+            self.back_to_monolith(f"cutover: {exc}")
             raise
+
+    def back_to_monolith(self, reason: str) -> None:
+        """Once before_service ran, any check that stops the cutover puts the route back on the
+        monolith (a route left on a canary would send traffic to a side the hooks moved) and undoes them."""
+        if self.hooked:
+            self.strangler("set", self.route, "--mode", "monolith", "--actor", "cutover", "--reason", reason)
+            self.after_monolith()
 
     def after_monolith(self) -> None:
         if self.hooked:
@@ -168,12 +174,13 @@ class Cutover:
             argv += ["--force", self.forced]
         self.say(self.strangler(*argv).strip())
 
-    def follow(self, plan: list[Step] | None = None) -> tuple[str, list[str]]:
-        """Print the controller's decisions as they come; reconcile at each new step. Returns the final
-        status and the labels of the steps of `plan` (the rollout's) passed."""
+    def follow(self, plan: list[Step] | None = None, *, continued: bool = False) -> tuple[str, list[str]]:
+        """Print the controller's decisions as they come; reconcile at each new step (and at its first,
+        when the rollout `continued` another: its first step is a new one for the route). Returns the
+        final status and the labels of the steps of `plan` (the rollout's) passed."""
         plan = plan or self.args.plan
         seen: set[int] = set()
-        step = -1
+        step = -2 if continued else -1
         passed: list[str] = []
         deadline = time.monotonic() + self.args.timeout
         with RolloutRecords(self.store_url) as records:
@@ -186,7 +193,7 @@ class Cutover:
                         seen.add(event.id)
                         self.say(f"rollout #{rollout.id} step {event.step + 1} {event.verdict}: {event.reason}")
                 if rollout.step != step and rollout.status.value == "running":
-                    if step >= 0:
+                    if step != -1:
                         passed = [s.label for s in plan[:rollout.step]]
                         if not self.args.reconcile_in_proxy:
                             self._reconcile_or_abort()
@@ -220,12 +227,12 @@ class Cutover:
                 self.backfill()
             self.reconcile()
             done.append("backfill")
-            for plan, hooked in phases(self.args.plan, self.context):
+            for n, (plan, hooked) in enumerate(phases(self.args.plan, self.context)):
                 if hooked:
                     self.before_service()
                     done.append("before_service")
                 self.start(plan)
-                status, passed = self.follow(plan)
+                status, passed = self.follow(plan, continued=n > 0)
                 done += passed
                 if status != "succeeded":
                     self.after_monolith()
@@ -241,11 +248,18 @@ class Cutover:
                 done.append("rollback")
         except CheckFailed as exc:
             self.say(f"CHECK FAILED: {exc}")
+            try:
+                self.back_to_monolith(f"cutover: {exc}")
+            except CheckFailed as again:
+                self.say(f"CHECK FAILED going back to the monolith: {again}")
             self.say(f"summary: completed {', '.join(done) or 'nothing'}; stopped after {time.monotonic() - started:.0f} s")
             return 1
         except (KeyboardInterrupt, TimeoutError):
             self.say(f"stopped following; the rollout goes on in the proxies: strangler rollout status {self.route} "
                      f"(or abort {self.route} --reason ...)")
+            if self.hooked and self.context.after_monolith:
+                self.say("before_service ran: once the route is back on the monolith, run the after_monolith hooks "
+                         f"of {self.context.name} in deploy/cutover_contexts.py by hand")
             return 130
         self.say(f"summary: completed {', '.join(done)} in {time.monotonic() - started:.0f} s")
         return 0
