@@ -13,10 +13,13 @@ internal secret from the repository root; a hook that exits non-zero stops the c
 
 - `before_service`: run once the route has passed every step before `service` and before the route
   goes there. With hooks, the rollout is split in two: the steps before `service`, then the hooks,
-  then a second rollout from `service` on. Their failure sends the route back to the monolith.
+  then a second rollout from `service` on (reconciled at its first step, as every step is). From
+  then on, a check that stops the cutover (a hook, the flip gate, reconcile) sends the route back
+  to the monolith.
 - `after_monolith`: run once the route is back on the monolith (a planned `--rollback`, a rollout
-  that rolled back or was aborted, a failed `before_service`), but only when `before_service` was
-  started: they undo what it did, never anything else.
+  that rolled back or was aborted, a check that stopped the cutover), but only when
+  `before_service` was started: they undo what it did, never anything else. A cutover stopped by
+  Ctrl-C leaves the rollout to the proxies and says to run them by hand.
 
 Both are empty for payments (its cut needs only the route and the sync).
 """
