@@ -62,7 +62,7 @@ acceptance: install
 	$(BIN)/pytest -q -p no:cacheprovider -m acceptance -s tests/test_cutover_acceptance.py
 
 ## Consumer-driven contracts (Pact): the consumer tests write contracts/pacts/, then the same pacts are
-## verified on live servers against the monolith's payments and against the extracted service. Each
+## verified on live servers against the monolith and against each extracted service (payments, catalog). Each
 ## result is appended to contracts/verifications.jsonl, which gates the strangler's canary/service flips.
 .PHONY: contracts
 contracts: install

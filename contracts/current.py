@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for against in participants.AGAINST:
         print(f"verifying the {args.service} contracts against the {against}", flush=True)
-        if _run("contracts.verify", "--against", against, "--record", str(args.record)) != 0:
+        if _run("contracts.verify", "--against", against, "--service", args.service, "--record", str(args.record)) != 0:
             print(f"no: the contracts of {args.service} fail against the {against}", flush=True)
             return 1
     return _run(*ask)

@@ -27,16 +27,16 @@ def contracts_verified(record: Path = CONTRACTS_RECORD) -> None:
 
 def record_all(record: Path, result: str = PASSED, *, root: Path = ROOT, pacts: Path = PACTS,
                keep: Callable[[Requirement], bool] = lambda req: True,
-               provider_version_of: Callable[[Requirement], str] | None = None) -> int:
-    """A verification of every payments pact against both implementations at the versions of
+               provider_version_of: Callable[[Requirement], str] | None = None, service: str = "payments") -> int:
+    """A verification of every pact of ``service`` against both implementations at the versions of
     ``root`` and ``pacts`` (only those ``keep`` accepts); returns how many lines were written."""
     count = 0
-    for req in requirements("payments", pacts=pacts, record=record, root=root):
+    for req in requirements(service, pacts=pacts, record=record, root=root):
         if not keep(req):
             continue
         pv = provider_version_of(req) if provider_version_of else req.provider_version
         verification_append(record, Verification(
-            at=f"2026-11-21T10:00:{count:02d}+00:00", service="payments", consumer=req.consumer,
+            at=f"2026-11-21T10:00:{count:02d}+00:00", service=service, consumer=req.consumer,
             consumer_version=req.consumer_version, provider=req.provider, provider_version=pv,
             against=req.against, result=result, summary="test"))
         count += 1

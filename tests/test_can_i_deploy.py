@@ -253,18 +253,26 @@ def test_a_consumer_asks_about_the_provider_deployed_in_an_environment(tmp_path:
     record_all(record)
     deployed = record_deployment("--service", "payments", "--environment", "production", "--record", str(record))
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    # The storefront also reads products: without the catalog deployed there, it cannot be told yes.
+    held = can_i_deploy("--consumer", "storefront", "--to-environment", "production", "--record", str(record),
+                        service=None)
+    assert held.returncode == 1 and "catalog has no deployment recorded in production" in held.stdout
+    record_all(record, service="catalog")
+    assert record_deployment("--service", "catalog", "--environment", "production", "--record",
+                             str(record)).returncode == 0
 
     yes = can_i_deploy("--consumer", "storefront", "--to-environment", "production", "--record", str(record),
                        service=None)
     assert yes.returncode == 0, yes.stdout + yes.stderr
-    assert "storefront -> payments" in yes.stdout and "monolith-orders" not in yes.stdout
+    assert "storefront -> payments" in yes.stdout and "storefront -> catalog" in yes.stdout
+    assert "monolith-orders" not in yes.stdout
     changed = _changed_pacts(tmp_path)
     no = can_i_deploy("--consumer", "storefront", "--to-environment", "production", "--record", str(record),
                       "--pacts", str(changed), service=None)
     assert no.returncode == 1 and "verified an older pact" in no.stdout
     nowhere = can_i_deploy("--consumer", "storefront", "--to-environment", "nowhere", "--record", str(record),
                            service=None)
-    assert nowhere.returncode == 1 and "payments has no deployment recorded in nowhere" in nowhere.stdout
+    assert nowhere.returncode == 1 and "has no deployment recorded in nowhere" in nowhere.stdout
     bad = record_deployment("--service", "payments", "--environment", "Prod uction", "--record", str(record))
     assert bad.returncode == 2 and "environment" in bad.stderr
 

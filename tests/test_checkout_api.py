@@ -58,9 +58,11 @@ def test_order_and_checkout_confirmed(auth_client, shop):
     assert [o["id"] for o in auth_client.get("/api/v1/orders/").json()] == [order["id"]]
     stock = _stock(auth_client, shop)
     assert (stock["mug"]["on_hand"], stock["mug"]["reserved"], stock["tee"]["available"]) == (8, 0, 2)
-    # PaymentSynced: the payment's snapshot for the payments service's copy (continuous sync).
+    # PaymentSynced and ProductSynced (the shop's products, created by the fixture): the snapshots for
+    # the extracted services' copies (continuous sync); stock writes publish none.
     assert set(OutboxMessage.objects.values_list("event_type", flat=True)) == {
-        "orders.OrderPlaced", "payments.PaymentCaptured", "payments.PaymentSynced", "orders.OrderConfirmed"}
+        "catalog.ProductSynced", "orders.OrderPlaced", "payments.PaymentCaptured", "payments.PaymentSynced",
+        "orders.OrderConfirmed"}
 
     again = _post(auth_client, f"/api/v1/orders/{order['id']}/checkout/", {"card_token": "tok_visa"})
     assert (again.status_code, again.json()) == (200, confirmed)

@@ -58,7 +58,7 @@ def renamed(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comple
     patch(root, "monolith/payments/apis.py", "    refunded_minor = serializers.IntegerField()\n",
            '    refunded_amount_minor = serializers.IntegerField(source="refunded_minor")\n')
     record = tmp / "verifications.jsonl"
-    return _verify(root, record, "--only", "storefront"), record
+    return _verify(root, record, "--service", "payments", "--only", "storefront"), record
 
 
 def test_a_renamed_response_field_fails_verification_naming_it(renamed):
@@ -76,7 +76,7 @@ def test_a_retyped_response_field_fails_verification_naming_it(tmp_path):
     patch(root, "monolith/payments/apis.py",
            "    order_id = serializers.UUIDField()\n    amount_minor = serializers.IntegerField()\n",
            "    order_id = serializers.UUIDField()\n    amount_minor = serializers.CharField()\n")
-    run = _verify(root, tmp_path / "verifications.jsonl", "--only", "storefront")
+    run = _verify(root, tmp_path / "verifications.jsonl", "--service", "payments", "--only", "storefront")
     assert run.returncode == 1, run.stdout + run.stderr
     retyped = r"\$(\[0\])?\.amount_minor -> Expected '2500' \(String\) to be an integer"
     assert re.search(retyped, run.stdout), run.stdout
@@ -142,7 +142,7 @@ def test_the_flip_to_the_service_waits_for_passing_contracts(renamed, tmp_path):
     assert "contract verification failing for service 'payments'" in refused.stderr, refused.stderr
 
     # This checkout, every pact, appended to the same record: against the service alone is not enough.
-    passing = _verify(ROOT, record)
+    passing = _verify(ROOT, record, "--service", "payments")
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert {(r["consumer"], r["against"], r["result"]) for r in _records(record)[1:]} == {
         ("storefront", "service", "passed"), ("monolith-orders", "service", "passed"),
@@ -151,7 +151,7 @@ def test_the_flip_to_the_service_waits_for_passing_contracts(renamed, tmp_path):
     assert still.returncode != 0, still.stdout + still.stderr
     assert "storefront -> payments against the monolith: never verified" in still.stderr, still.stderr
 
-    passing = _verify(ROOT, record, against="monolith")
+    passing = _verify(ROOT, record, "--service", "payments", against="monolith")
     assert passing.returncode == 0, passing.stdout + passing.stderr
     allowed = _flip(config)
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr

@@ -82,6 +82,7 @@ def test_each_service_runs_web_worker_beat_and_relay_on_its_own_database_queue_a
         assert relay.cmd[-2:] == ["relay_outbox", "--loop"]
         assert procs["monolith"].env[f"{svc.name.upper()}_SERVICE_URL"] == f"http://{table.targets[svc.name].host}:" \
                                                                           f"{table.targets[svc.name].port}"
+        assert procs["monolith"].env[f"{svc.name.upper()}_SYNC_QUEUES"] == svc.name  # its snapshots reach it
     assert len({p.env["VAR_DIR"] for p in procs.values() if "VAR_DIR" in p.env}) == 3  # monolith + two services
     # The lead's stock handover switches catalog; until then the monolith's catalog calls stay local.
     assert "CATALOG_IMPL" not in procs["monolith"].env and procs["monolith"].env["PAYMENTS_IMPL"] == "follow"

@@ -1,9 +1,10 @@
-"""The storefront's payments client: what end users' apps call, through the strangler proxy, at
-``/api/v1/payments/``.
+"""The storefront's clients: what end users' apps call, through the strangler proxy. This module
+holds their one way of calling (``StorefrontClient``) and the payments client (``/api/v1/payments/``);
+the products client is storefront_products.py.
 
-It is the consumer side of the public payments API, kept small on purpose: typed results, one
-error type that carries the API's JSON error code, and nothing else. Whether the monolith or the
-extracted service answers is the proxy's business; this client cannot tell, which is the point.
+They are the consumer side of the public APIs, kept small on purpose: typed results, one error
+type that carries the API's JSON error code, and nothing else. Whether the monolith or an extracted
+service answers is the proxy's business; these clients cannot tell, which is the point.
 """
 
 from __future__ import annotations
@@ -68,13 +69,37 @@ class StorefrontError(Exception):
         self.fields = fields or {}
 
 
-class StorefrontPaymentsClient:
-    """One shopper's view of their payments; ``token`` is their API token."""
+class StorefrontClient:
+    """Calls of one app user; ``token`` is their API token (None: an anonymous visitor)."""
 
-    def __init__(self, base_url: str, token: str, session: requests.Session | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None = None, session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._session = session or requests.Session()
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
+              idempotency_key: str | None = None) -> Any:
+        headers = {"Accept": "application/json"}
+        if self._token is not None:
+            headers["Authorization"] = f"Token {self._token}"
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
+        response = self._session.request(method, self.base_url + path, json=json, params=params,
+                                         headers=headers, timeout=TIMEOUT)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400:
+            raise _error(response.status_code, data)
+        return data
+
+
+class StorefrontPaymentsClient(StorefrontClient):
+    """One shopper's view of their payments (their token is required)."""
+
+    def __init__(self, base_url: str, token: str, session: requests.Session | None = None) -> None:
+        super().__init__(base_url, token, session)
 
     def payments_list(self, *, order_id: uuid.UUID | None = None) -> list[Payment]:
         params = {"order_id": str(order_id)} if order_id is not None else None
@@ -102,24 +127,9 @@ class StorefrontPaymentsClient:
         data = self._call("POST", f"/api/v1/payments/{payment_id}/refunds/", json=body,
                           idempotency_key=idempotency_key)
         return RefundResult(id=uuid.UUID(data["id"]), payment_id=uuid.UUID(data["payment_id"]),
-                            amount_minor=_int(data["amount_minor"]), currency=str(data["currency"]),
-                            refunded_total_minor=_int(data["refunded_total_minor"]),
+                            amount_minor=as_int(data["amount_minor"]), currency=str(data["currency"]),
+                            refunded_total_minor=as_int(data["refunded_total_minor"]),
                             created_at=_datetime(data["created_at"]))
-
-    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
-              idempotency_key: str | None = None) -> Any:
-        headers = {"Authorization": f"Token {self._token}", "Accept": "application/json"}
-        if idempotency_key is not None:
-            headers[IDEMPOTENCY_HEADER] = idempotency_key
-        response = self._session.request(method, self.base_url + path, json=json, params=params,
-                                         headers=headers, timeout=TIMEOUT)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code >= 400:
-            raise _error(response.status_code, data)
-        return data
 
 
 def _error(status: int, data: Any) -> StorefrontError:
@@ -130,7 +140,8 @@ def _error(status: int, data: Any) -> StorefrontError:
     return StorefrontError(status, error["code"], str(error.get("message") or error["code"]), fields)
 
 
-def _int(value: Any) -> int:
+def as_int(value: Any) -> int:
+    """A JSON integer (not a bool, not a float): what an ``*_minor`` or count field must be."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"not an integer: {value!r}")
     return value
@@ -143,14 +154,14 @@ def _datetime(value: str) -> dt.datetime:
 
 def _refund(row: dict[str, Any]) -> Refund:
     return Refund(id=uuid.UUID(row["id"]), payment_id=uuid.UUID(row["payment_id"]),
-                  amount_minor=_int(row["amount_minor"]), currency=str(row["currency"]),
+                  amount_minor=as_int(row["amount_minor"]), currency=str(row["currency"]),
                   created_at=_datetime(row["created_at"]))
 
 
 def _payment(row: dict[str, Any]) -> Payment:
     return Payment(
-        id=uuid.UUID(row["id"]), order_id=uuid.UUID(row["order_id"]), amount_minor=_int(row["amount_minor"]),
+        id=uuid.UUID(row["id"]), order_id=uuid.UUID(row["order_id"]), amount_minor=as_int(row["amount_minor"]),
         currency=str(row["currency"]), status=str(row["status"]), failure_reason=str(row["failure_reason"]),
-        captured_minor=_int(row["captured_minor"]), refunded_minor=_int(row["refunded_minor"]),
+        captured_minor=as_int(row["captured_minor"]), refunded_minor=as_int(row["refunded_minor"]),
         created_at=_datetime(row["created_at"]), refunds=tuple(_refund(r) for r in row["refunds"]),
     )

@@ -17,9 +17,6 @@ from pact import match
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 DATETIME_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 CURRENCY_RE = r"^[A-Z]{3}$"
-# Internal credential (strangler.proxy.credentials): v2.<caller>.<audience>.<expires>.<signature>; the caller
-# and the audience are contract.
-MONOLITH_CREDENTIAL_RE = r"^v2\.monolith\.payments-service\.[0-9]+\.[A-Za-z0-9_-]+$"
 IDEMPOTENCY_KEY_RE = r"^[!-~]{1,255}$"  # visible ASCII, as strangler.django.idempotency.services accepts
 TOKEN_AUTHORIZATION_RE = r"^Token [!-~]{1,256}$"
 
@@ -30,6 +27,14 @@ EXAMPLES = uuid.UUID("5b7c0d52-0c1e-4c8e-9d0a-0f6f3c2b9a10")
 def example_id(name: str) -> str:
     """A stable example UUID per name (``payment:get``, ``order:list``...)."""
     return str(uuid.uuid5(EXAMPLES, name))
+
+
+def monolith_credential(audience: str) -> Any:
+    """The monolith's internal credential for ``audience`` (a service name: letters and dashes), as
+    strangler.proxy.credentials mints it: v2.<caller>.<audience>.<expires>.<signature>; the caller
+    and the audience are contract."""
+    example = f"v2.monolith.{audience}.1700000000.c2lnbmF0dXJl"
+    return match.regex(example, regex=rf"^v2\.monolith\.{audience}\.[0-9]+\.[A-Za-z0-9_-]+$")
 
 
 def an_id(example: str) -> Any:

@@ -14,11 +14,11 @@ from pact import match
 
 from contracts.consumers.shapes import (
     IDEMPOTENCY_KEY_RE,
-    MONOLITH_CREDENTIAL_RE,
     a_currency,
     an_id,
     error_body,
     example_id,
+    monolith_credential,
     payment_internal,
     refund_result,
 )
@@ -49,8 +49,7 @@ def _client(url: object) -> PaymentsClient:
 
 def _signed(interaction, idempotency_key: str | None = None):
     """Every call carries the monolith's internal credential; writes carry the domain key."""
-    interaction.with_header(CREDENTIAL_HEADER, match.regex("v2.monolith.payments-service.1700000000.c2lnbmF0dXJl",
-                                                           regex=MONOLITH_CREDENTIAL_RE))
+    interaction.with_header(CREDENTIAL_HEADER, monolith_credential("payments-service"))
     if idempotency_key is not None:
         interaction.with_header("Idempotency-Key", match.regex(idempotency_key, regex=IDEMPOTENCY_KEY_RE))
     return interaction

@@ -1,9 +1,10 @@
-"""The two Django projects that implement payments, and how to run either against a scratch database.
+"""The two Django projects that implement a service's providers, and how to run either against a
+scratch database.
 
-The same pacts are verified against both: the monolith (its own payments context) and the
-extracted service (``payments_service``, which installs the same context as a library). Each
-project here is taken from a repository root given at run time, so a patched copy of the tree
-can be verified as well as the checkout itself.
+The same pacts are verified against both: the monolith (its own context) and the extracted service
+(e.g. ``payments_service``, which installs the same context as a library; where each service's
+project is: contracts/providers/described.py). Each project here is taken from a repository root
+given at run time, so a patched copy of the tree can be verified as well as the checkout itself.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _SCRUBBED = frozenset({
     "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "VAR_DIR",
     "MONOLITH_URL", "INTERNAL_AUTH_SECRET", "SECRET_KEY", "DEBUG", "OUTBOX_QUEUES", "PAYMENTS_SYNC_QUEUES",
     "PAYMENTS_IMPL", "PAYMENTS_PROCESSOR", "PAYMENTS_SERVICE_URL", "STRANGLER_STORE_URL", "EMAIL_BACKEND",
+    "CATALOG_IMPL", "CATALOG_SERVICE_URL", "CATALOG_ORIGIN",
     "CELERY_TASK_ALWAYS_EAGER", "CELERY_QUEUE", "PYTHONPATH", "LOG_LEVEL",
 })
 
@@ -50,6 +52,7 @@ class Project:
             "INTERNAL_AUTH_SECRET": secret,
             "PAYMENTS_IMPL": "local",
             "PAYMENTS_PROCESSOR": "fake",
+            "CATALOG_IMPL": "local",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
@@ -62,13 +65,28 @@ class Project:
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def project(against: str, root: Path) -> Project:
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceProject:
+    """Where an extracted service's Django project is in a repository."""
+
+    name: str  # its internal credentials' name (the audience the verifier mints for) and its log's
+    folder: str  # where its manage.py is, relative to the repository root
+    settings: str
+    wsgi: str
+
+
+def monolith_project(root: Path) -> Project:
+    return Project(name="monolith", root=root, cwd=root, settings="monolith.config.settings",
+                   wsgi="monolith.config.wsgi")
+
+
+def project(against: str, root: Path, service: ServiceProject) -> Project:
+    """The project that serves ``against``: the monolith, or ``service``'s own."""
     if against == MONOLITH:
-        return Project(name="monolith", root=root, cwd=root, settings="monolith.config.settings",
-                       wsgi="monolith.config.wsgi")
+        return monolith_project(root)
     if against == SERVICE:
-        return Project(name="payments-service", root=root, cwd=root / "extracted" / "payments",
-                       settings="payments_service.settings", wsgi="payments_service.wsgi")
+        return Project(name=service.name, root=root, cwd=root / service.folder, settings=service.settings,
+                       wsgi=service.wsgi)
     raise ValueError(f"unknown implementation {against!r}")
 
 

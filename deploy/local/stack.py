@@ -159,14 +159,14 @@ def monolith_alone_env(*, var: Path, secret: str, ports: Ports) -> dict[str, str
 
 
 def monolith_env(*, var: Path, secret: str, ports: Ports, routes: Path) -> dict[str, str]:
-    """The monolith follows the strangler's payments route for its own payments calls, and sends
-    payment snapshots to the service's queue so both stores stay in sync whichever side serves. It
-    knows where each service is (<NAME>_SERVICE_URL); catalog stays on CATALOG_IMPL's default,
-    local, until the stock handover moves it."""
-    urls = {f"{svc.name.upper()}_SERVICE_URL": svc.url(ports) for svc in SERVICES}
+    """The monolith follows the strangler's payments route for its own payments calls. For every
+    service it knows where it is (<NAME>_SERVICE_URL) and sends the context's snapshots to its queue
+    (<NAME>_SYNC_QUEUES), so both stores stay in sync whichever side serves. Catalog stays on
+    CATALOG_IMPL's default, local, until the stock handover moves it."""
+    per_service = {key: value for svc in SERVICES for key, value in (
+        (f"{svc.name.upper()}_SERVICE_URL", svc.url(ports)), (f"{svc.name.upper()}_SYNC_QUEUES", svc.name))}
     return {**monolith_alone_env(var=var, secret=secret, ports=ports), "PAYMENTS_IMPL": "follow",
-            "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments", **urls,
-            "PAYMENTS_SYNC_QUEUES": "payments"}
+            "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments", **per_service}
 
 
 def broker_process(*, ports: Ports, var: Path) -> Proc:

@@ -1,11 +1,12 @@
 """What other contexts may use from the catalog: plain functions and frozen DTOs, never models.
 
-Reads and the checkout saga's stock steps are served by this process's code (``local``) or by the
-extracted catalog service over HTTP (``remote``), as ``switch`` decides from ``CATALOG_IMPL``, so
-callers never know which. The remote side raises the same InsufficientStock and ProductNotFound,
-and CatalogUnavailable (503, with retry_after) when it cannot be reached: the saga keeps its state
-and retries with the same order, whose steps the service runs once each. Creating products and
-setting stock stay local (the seed and the back office write the monolith's tables).
+Reads and the checkout saga's stock steps are served by this process's code (``local``), by the
+extracted catalog service over HTTP (``remote``), or by whichever side holds the stock (``owner``),
+as ``switch`` decides from ``CATALOG_IMPL``, so callers never know which. Both raise the same
+InsufficientStock and ProductNotFound, and CatalogUnavailable (503, with retry_after) when the
+service cannot be reached or the stock is being handed over: the saga keeps its state and retries
+with the same order, whose steps run once each. Creating products and setting stock stay local
+(the seed and the back office write this side's tables; setting stock needs this side to own it).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections.abc import Iterable, Sequence
 
 from monolith.catalog import local, switch
 from monolith.catalog.dtos import ProductDTO, ReservationDTO, StockDTO, StockLine
-from monolith.catalog.errors import InsufficientStock, ProductNotFound
-from monolith.catalog.remote import CatalogUnavailable, catalog_client
+from monolith.catalog.errors import CatalogUnavailable, InsufficientStock, ProductNotFound
+from monolith.catalog.remote import catalog_client
 from monolith.kernel.money import Money
 
 __all__ = [

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from monolith.catalog import custody_apis
 from monolith.catalog import internal_apis as apis
 
 urlpatterns = [
@@ -15,4 +16,13 @@ urlpatterns = [
          name="internal-catalog-release"),
     path("reservations/<uuid:order_id>/return/", apis.StockReturnInternalApi.as_view(),
          name="internal-catalog-return"),
+    path("custody/", custody_apis.CustodyStateApi.as_view(), name="internal-catalog-custody"),
+    path("custody/fence/", custody_apis.CustodyFenceApi.as_view(), name="internal-catalog-custody-fence"),
+    path("custody/levels/", custody_apis.CustodyLevelsApi.as_view(), name="internal-catalog-custody-levels"),
+    path("custody/reservations/", custody_apis.CustodyReservationsApi.as_view(),
+         name="internal-catalog-custody-reservations"),
+    path("custody/activate/", custody_apis.CustodyActivateApi.as_view(), name="internal-catalog-custody-activate"),
+    path("custody/retire/", custody_apis.CustodyRetireApi.as_view(), name="internal-catalog-custody-retire"),
+    path("custody/abandon/", custody_apis.CustodyAbandonApi.as_view(), name="internal-catalog-custody-abandon"),
+    path("custody/abort/", custody_apis.CustodyAbortApi.as_view(), name="internal-catalog-custody-abort"),
 ]

@@ -62,3 +62,28 @@ class StockReservation(models.Model):
 
     def __str__(self) -> str:
         return f"reservation for {self.order_id} ({self.state})"
+
+
+class StockCustody(models.Model):
+    """Whether this database holds the catalog's stock: one row per database (README: "No
+    oversell, ever"). Only an ``owner`` takes stock steps; ``fenced`` is an owner handing its stock
+    over (it refuses, and is reopened only by an aborted handover); ``standby`` holds none.
+    ``epoch`` numbers the handovers; ``imported_epoch`` is the last snapshot this side imported."""
+
+    OWNER = "owner"
+    FENCED = "fenced"
+    STANDBY = "standby"
+    STATES = [(OWNER, "owner"), (FENCED, "fenced"), (STANDBY, "standby")]
+    SINGLETON = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON, editable=False)
+    state = models.CharField(max_length=16, choices=STATES)
+    epoch = models.PositiveIntegerField(default=0)
+    imported_epoch = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="stock_custody_singleton")]
+
+    def __str__(self) -> str:
+        return f"stock custody: {self.state} at epoch {self.epoch}"

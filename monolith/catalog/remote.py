@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from monolith.catalog.dtos import ProductDTO, ReservationDTO, StockDTO, StockLine
-from monolith.catalog.errors import InsufficientStock, ProductNotFound
+from monolith.catalog.errors import CatalogUnavailable, InsufficientStock, ProductNotFound, StockElsewhere
 from strangler.django.errors import DomainError
-from strangler.django.remote_client import RemoteClient, ServiceUnavailable, settings_client
+from strangler.django.remote_client import RemoteClient, settings_client
 
 __all__ = ["CatalogClient", "CatalogUnavailable", "catalog_client", "catalog_client_reset"]
 
@@ -28,18 +28,13 @@ STATE_NONE = "none"  # a release or return of an order that reserved nothing
 MAX_IDS = 100  # products per read: the service's own limit
 
 
-class CatalogUnavailable(ServiceUnavailable):
-    """The catalog service could not be reached: breaker open or retries exhausted."""
-
-    code = "catalog_unavailable"
-
-
 class CatalogClient(RemoteClient):
     """The internal catalog API as the interface's typed calls. Thread-safe; share one per process."""
 
     service = "catalog"
     unavailable = CatalogUnavailable
     bad_gateway_code = "catalog_bad_gateway"
+    busy_codes = frozenset({StockElsewhere.code})  # a handover's fence: not a failure of the service
 
     # -- reads -----------------------------------------------------------------------------------
     def product_get(self, *, product_id: uuid.UUID) -> ProductDTO:
@@ -82,6 +77,12 @@ class CatalogClient(RemoteClient):
         if none_allowed and isinstance(data, dict) and data.get("state") == STATE_NONE:
             return None
         return self._parsed(_reservation, data)
+
+    # -- the stock handover's steps on the service's side (custody_apis.py) -------------------------
+    def custody_call(self, method: str, step: str, *, json: Any = None, params: dict[str, str] | None = None) -> Any:
+        """``step`` is "" (the state), "fence", "levels", "reservations", "activate", "retire", "abandon"
+        or "abort"; each is safe to repeat, so the base's retries are too."""
+        return self._call(method, f"{BASE}/custody/{step + '/' if step else ''}", json=json, params=params)
 
     def _catalog_call(self, method: str, path: str, **kwargs: Any) -> Any:
         """``_call``, with the service's refusals raised as the catalog's own exceptions."""

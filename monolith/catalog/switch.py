@@ -1,9 +1,11 @@
-"""Which implementation serves the catalog's reads and stock steps: this process's code ("local")
-or the extracted catalog service ("remote"), from ``settings.CATALOG_IMPL``.
+"""Which implementation serves the catalog's reads and stock steps, from ``settings.CATALOG_IMPL``:
+this process's code ("local"), the extracted catalog service ("remote"), or whichever side holds
+the stock ("owner": this database's custody row, custody.py).
 
-There is no "follow" yet: a canary that split stock steps between the sides by cohort would let
-both sides reserve the same units. Stock goes to one owner at a time, moved by a fenced handover
-(the README's "No oversell, ever"); until that is built, the catalog is pinned to one side.
+There is no "follow" by the proxy's cohorts on purpose: a canary that split stock steps between
+the sides would let both reserve the same units. With "owner", every stock step goes to the one
+side that holds the stock, and a handover moves it (README: "No oversell, ever"). While this side
+is fenced for a handover its steps answer 503 with Retry-After, and the saga retries.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from monolith.catalog.custody import STANDBY, custody_get
 from strangler.django.route_follower import LOCAL, REMOTE, Side
 
-__all__ = ["LOCAL", "REMOTE", "catalog_impl"]
+__all__ = ["LOCAL", "OWNER", "REMOTE", "catalog_impl"]
+
+OWNER = "owner"
 
 
 def catalog_impl() -> Side:
     configured = getattr(settings, "CATALOG_IMPL", LOCAL)  # the catalog service runs this code: local there
     if configured == LOCAL or configured == REMOTE:
         return configured
-    raise ImproperlyConfigured(f"CATALOG_IMPL must be 'local' or 'remote', not {configured!r} (no 'follow': "
-                               "stock moves to one owner at a time)")
+    if configured == OWNER:
+        return REMOTE if custody_get().state == STANDBY else LOCAL
+    raise ImproperlyConfigured(f"CATALOG_IMPL must be 'local', 'remote' or 'owner', not {configured!r} (no "
+                               "'follow': stock moves to one owner at a time)")

@@ -117,10 +117,13 @@ def _queues(name: str, default: str) -> list[str]:
 
 
 # Where the relay sends each event type. Payment snapshots go to the extracted payments service's
-# queue only when PAYMENTS_SYNC_QUEUES names it (continuous sync during a cutover).
+# queue only when PAYMENTS_SYNC_QUEUES names it, product snapshots to the catalog service's only when
+# CATALOG_SYNC_QUEUES does (continuous sync during a cutover; unset, the flip gate refuses to leave
+# the monolith).
 OUTBOX_ROUTES = {
     "payments.PaymentSynced": _queues("PAYMENTS_SYNC_QUEUES", ""),
     "payments.IdempotencyRecordSynced": _queues("PAYMENTS_SYNC_QUEUES", ""),
+    "catalog.ProductSynced": _queues("CATALOG_SYNC_QUEUES", ""),
     "*": [CELERY_TASK_DEFAULT_QUEUE],
 }
 # Periodic sweeps, scheduled by one `celery beat` process of their own (never `worker -B`, whose beat a
@@ -159,6 +162,9 @@ INTERNAL_AUTH_CALLER = "monolith"  # also its audience: credentials for it are m
 # Who may call the monolith's internal endpoints (token introspection, its payments implementation).
 INTERNAL_AUTH_PATHS = {
     "/internal/": ["payments-service", "monolith"],
+    # The catalog's reads and stock steps as the monolith implements them: the monolith's own callers
+    # only (what its contracts are verified as); the payments service never needs them.
+    "/internal/v1/catalog/": ["monolith"],
     "/internal/strangler/": ["strangler"],  # the kit's status counts, for the proxy's dashboard
 }
 

@@ -15,6 +15,9 @@ urlpatterns = [
     path("internal/v1/users/", include("monolith.users.internal_urls")),
     path("internal/v1/orders/", include("monolith.orders.internal_urls")),
     path("internal/v1/payments/", include("monolith.payments.internal_urls")),
+    # The catalog's reads and stock steps as the catalog service serves them (the same views), so the
+    # monolith's implementation is verified against the same pacts of orders' remote catalog client.
+    path("internal/v1/catalog/", include("monolith.catalog.internal_urls")),
     path("internal/strangler/", include("strangler.django.urls")),  # counts the proxy's dashboard polls
 ]
 

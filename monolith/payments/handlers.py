@@ -14,9 +14,9 @@ from django.dispatch import receiver
 from monolith.payments.events import IdempotencyRecordSynced, PaymentSynced
 from monolith.payments.extraction import SPEC
 from monolith.payments.sync import idempotency_record_synced_event
-from strangler.django.extraction.consumer import snapshot_apply
+from strangler.django.extraction.consumer import snapshot_apply, spec_snapshot_consume
 from strangler.django.extraction.idempotency_copy import idempotency_record_sync_apply
-from strangler.django.extraction.importing import SyncBatchConflict, sync_snapshot_apply
+from strangler.django.extraction.importing import SyncBatchConflict
 from strangler.django.idempotency.signals import record_completed
 from strangler.django.outbox.bus import subscribe
 from strangler.django.outbox.services import outbox_add
@@ -27,8 +27,7 @@ IDEMPOTENCY_SYNC_APPLY_CONSUMER = "payments.idempotency_sync_apply"
 
 @subscribe(PaymentSynced.type_name, consumer=SYNC_APPLY_CONSUMER)
 def on_payment_synced(envelope: dict[str, Any]) -> None:
-    snapshot_apply(envelope=envelope, origin=SPEC.origin(), transient=SyncBatchConflict,
-                   apply=lambda payload: sync_snapshot_apply(spec=SPEC, snapshot=payload))
+    spec_snapshot_consume(spec=SPEC, envelope=envelope)
 
 
 @subscribe(IdempotencyRecordSynced.type_name, consumer=IDEMPOTENCY_SYNC_APPLY_CONSUMER)

@@ -101,11 +101,15 @@ class RemoteClient:
     """An extracted service's internal API. Thread-safe; share one per process.
 
     Subclasses set ``service`` (its name in messages), ``unavailable`` (raised when no answer came
-    through) and ``bad_gateway_code`` (the code of an answer that makes no sense to the caller)."""
+    through), ``bad_gateway_code`` (the code of an answer that makes no sense to the caller) and
+    ``busy_codes``: 503 answers the service gives on purpose while it is healthy (e.g. stock being
+    handed over). Those are retried like any 503 but are no failure of the service: they never
+    open the breaker for the other calls."""
 
     service: ClassVar[str] = "remote"
     unavailable: ClassVar[type[DomainError]] = ServiceUnavailable
     bad_gateway_code: ClassVar[str] = "bad_gateway"
+    busy_codes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *, base_url: str, credentials: CredentialSource, connect_timeout: float,
                  read_timeout: float, retries: int, breaker: LockedBreaker,
@@ -164,6 +168,9 @@ class RemoteClient:
             self.breaker.on_cancel()  # no verdict on the service (bad URL, interrupted): free the probe
             raise
         status, error = response.status_code, _error_of(data)
+        if status == 503 and error is not None and error["code"] in self.busy_codes:
+            self.breaker.on_success()  # it answered, and says when to come back
+            raise _Transient(f"HTTP 503 {error['code']}")
         if status >= 500 and not (status == 504 and error is not None):
             self.breaker.on_failure()
             if status in _RETRY_STATUSES or error is None:

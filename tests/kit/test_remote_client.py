@@ -73,6 +73,22 @@ def test_no_answer_is_the_contexts_unavailable_error_and_the_breaker_opens():
         client.invoice_create(idempotency_key="k-2")
 
 
+def test_a_busy_answer_is_retried_but_never_opens_the_breaker():
+    busy = {"error": {"code": "ledger_closing", "message": "closing the day; retry", "fields": {}}}
+    client, sent = _client([_Answer(503, busy)] * 6, failures=3)
+    client.busy_codes = frozenset({"ledger_closing"})
+    for key in ("k-4", "k-5"):
+        with pytest.raises(BillingUnavailable, match="ledger_closing"):
+            client.invoice_create(idempotency_key=key)
+    assert len(sent) == 6  # every attempt reached the service: 3 + 3, none refused by an open breaker
+    assert client.breaker.state is BreakerState.CLOSED
+    client.busy_codes = frozenset()  # without the declaration the same answers are failures
+    client._session.request = _client([_Answer(503, busy)] * 3, failures=3)[0]._session.request
+    with pytest.raises(BillingUnavailable):
+        client.invoice_create(idempotency_key="k-6")
+    assert client.breaker.state is BreakerState.OPEN
+
+
 def test_refusals_keep_the_services_code_and_nonsense_is_a_bad_gateway():
     error = {"error": {"code": "invoice_closed", "message": "closed", "fields": {}}}
     client, _ = _client([_Answer(409, error), _Answer(418, None), _Answer(200, {"no": "id"})])

@@ -28,13 +28,13 @@ def _get(client, caller: str | None):
 
 
 def test_counts_what_needs_a_person(client, settings):
-    settings.OUTBOX_ROUTES = {"payments.PaymentSynced": [], "*": ["monolith"]}
+    settings.OUTBOX_ROUTES = {"payments.PaymentSynced": [], "catalog.ProductSynced": [], "*": ["monolith"]}
     assert _get(client, "strangler").json() == {
         "dead_letters": 0, "consumers_retrying": 0, "outbox_pending": 0, "deliveries_unacknowledged": 0,
         "conflicts": {},
         # where each extracted context's snapshots go: the flip gate refuses a flip while nowhere
         "sync": {"payments": {"payments.PaymentSynced": [], "payments.IdempotencyRecordSynced": ["monolith"]},
-                 "catalog": {}},  # catalog's products are backfilled; it sends no snapshot events yet
+                 "catalog": {"catalog.ProductSynced": []}},
     }
     settings.OUTBOX_ROUTES = {"payments.PaymentSynced": ["payments"], "*": ["monolith"]}
     assert _get(client, "strangler").json()["sync"]["payments"]["payments.PaymentSynced"] == ["payments"]

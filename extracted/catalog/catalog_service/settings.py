@@ -109,7 +109,10 @@ OUTBOX_CELERY_APP = "catalog_service.celery.app"
 OUTBOX_REPLAY_WINDOW = float(os.environ.get("OUTBOX_REPLAY_WINDOW", "60"))
 # A delivery no consumer acknowledged is sent again after this many seconds (strangler.django.outbox.acks).
 OUTBOX_ACK_TIMEOUT = float(os.environ.get("OUTBOX_ACK_TIMEOUT", "600"))
-# Every event the service writes goes to the monolith's queue unless told otherwise.
+# Every event the service writes (catalog.ProductSynced, the snapshot of each product write, for the
+# monolith's copy) goes to the monolith's queue unless told otherwise. The monolith sends its own
+# product snapshots here, to CELERY_TASK_DEFAULT_QUEUE, when its CATALOG_SYNC_QUEUES names it; the
+# consumer that merges them is registered by the catalog app itself (monolith/catalog/handlers.py).
 OUTBOX_ROUTES = {"*": _queues("OUTBOX_QUEUES", "monolith")}
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {"task": "kernel.idempotency_purge", "schedule": 3600.0},
@@ -118,9 +121,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = _flag("CELERY_TASK_ALWAYS_EAGER", False)
 IDEMPOTENCY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24"))
 
-# The extraction engine (strangler.django.extraction): this service's spec, and who writes here.
+# The extraction engine (strangler.django.extraction): this service's spec, and who writes here (the
+# "origin" of its catalog.ProductSynced snapshots; the monolith says "monolith").
 STRANGLER_EXTRACTIONS = {"catalog": "monolith.catalog.extraction.SPEC"}
 CATALOG_ORIGIN = SERVICE_NAME
+# Whether a fresh database holds the stock: "standby" (the default) until the monolith hands it over
+# with `manage.py catalog_stock_handover --to service`; "owner" only for a catalog with no monolith
+# beside it. A database that has its custody row ignores this (monolith/catalog/custody.py).
+CATALOG_STOCK_CUSTODY = os.environ.get("CATALOG_STOCK_CUSTODY", "standby")
 
 # Internal credentials (strangler.proxy.credentials): what this service accepts and how it signs its calls.
 # Keys per caller->audience pair: INTERNAL_AUTH_KEYS (JSON {"caller>audience": key}) when given, else

@@ -20,6 +20,13 @@ AUDIENCE = "catalog-service"
 META = "HTTP_X_INTERNAL_CREDENTIAL"
 
 
+@pytest.fixture(autouse=True)
+def stock_owner(settings) -> None:
+    """The service's own tests run it holding the stock; deployed beside the monolith it starts on
+    standby until the handover (tests/test_catalog_handover.py in the monolith's tests)."""
+    settings.CATALOG_STOCK_CUSTODY = "owner"
+
+
 @pytest.fixture
 def mint(settings) -> Callable[..., str]:
     """``mint("monolith")``: a credential the in-process service accepts from that caller."""

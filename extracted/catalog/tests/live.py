@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from strangler.testing import LOOPBACK, free_port, process_stop
@@ -28,9 +29,11 @@ BROKER_URL = os.environ.get("CATALOG_TEST_BROKER_URL", "redis://127.0.0.1:6379/1
 THREADS = 8
 START_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 120.0
+T = TypeVar("T")
 # Environment the test runner may carry that must not leak into the server's settings.
 _SCRUBBED = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "VAR_DIR",
-             "INTERNAL_AUTH_SECRET", "INTERNAL_AUTH_KEYS", "SECRET_KEY", "DEBUG", "OUTBOX_QUEUES"}
+             "INTERNAL_AUTH_SECRET", "INTERNAL_AUTH_KEYS", "SECRET_KEY", "DEBUG", "OUTBOX_QUEUES",
+             "CELERY_QUEUE"}
 
 
 @contextlib.contextmanager
@@ -90,12 +93,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
     raise AssertionError(f"{url} never became healthy:\n{log.read_text()[-4000:]}")
 
 
-def service_start(tmp: Path, *, database_url: str) -> Server:
+def service_start(tmp: Path, *, database_url: str, broker_url: str = BROKER_URL, **extra: str) -> Server:
+    """``extra``: more environment, e.g. CELERY_QUEUE (its worker's queue), OUTBOX_QUEUES, or
+    CATALOG_STOCK_CUSTODY="standby" (as deployed beside the monolith; its own tests hold the stock)."""
     secret = secrets.token_urlsafe(24)
     kept = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     env = kept | {"DJANGO_SETTINGS_MODULE": "catalog_service.settings", "DEBUG": "1", "PYTHONUNBUFFERED": "1",
-                  "VAR_DIR": str(tmp / "var"), "DATABASE_URL": database_url, "CELERY_BROKER_URL": BROKER_URL,
-                  "INTERNAL_AUTH_SECRET": secret}
+                  "VAR_DIR": str(tmp / "var"), "DATABASE_URL": database_url, "CELERY_BROKER_URL": broker_url,
+                  "INTERNAL_AUTH_SECRET": secret, "CATALOG_STOCK_CUSTODY": "owner"} | extra
     manage(env, "migrate", "--noinput", "-v0")
     port, log = free_port(), tmp / "service.log"
     with log.open("w") as out:
@@ -114,11 +119,48 @@ def service_start(tmp: Path, *, database_url: str) -> Server:
 
 
 @contextlib.contextmanager
-def service_running(tmp: Path) -> Iterator[Server]:
-    """The service on a fresh PostgreSQL database for as long as the block runs; both dropped after."""
+def service_running(tmp: Path, **options: str) -> Iterator[Server]:
+    """The service on a fresh PostgreSQL database for as long as the block runs; both dropped after.
+    ``options``: service_start's (broker_url, more environment)."""
     with pg_database() as url:
-        server = service_start(tmp, database_url=url)
+        server = service_start(tmp, database_url=url, **options)
         try:
             yield server
         finally:
             server.stop()
+
+
+@contextlib.contextmanager
+def worker_running(server: Server) -> Iterator[Path]:
+    """The service's Celery worker on its queue (CELERY_QUEUE, default "catalog") and broker, as the
+    service runs it; yields its log once it is ready, stops it after."""
+    queue = server.env.get("CELERY_QUEUE", "catalog")
+    log = server.log.with_name(f"worker-{queue}.log")
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "catalog_service", "worker", "-Q", queue, "--pool", "solo", "-l", "info",
+             "-n", f"{queue}-{secrets.token_hex(4)}@%h", "--without-gossip", "--without-mingle",
+             "--without-heartbeat"],
+            cwd=SERVICE_DIR, env=server.env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while " ready." not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the catalog worker did not start ({proc.poll()}):\n{log.read_text()[-4000:]}")
+            time.sleep(0.2)
+        yield log
+    finally:
+        process_stop(proc)
+
+
+def eventually(read: Callable[[], T], done: Callable[[T], bool], *, timeout: float = 30.0, what: str) -> T:
+    """``read()`` again until ``done`` holds of it (a worker applies asynchronously); fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
+        time.sleep(0.3)

@@ -3,7 +3,7 @@ service asks that monolith whose order a public charge names (payments_service.o
 provider state "a shopper has an order" must put the order there, under the id the pact names.
 
 The verifier's own process is configured as the service, so the seed runs in a child process with
-the monolith's environment: ``python -m contracts.providers.monolith_orders ORDER_ID USER_ID``. It
+the monolith's environment: ``python -m contracts.providers.payments.monolith_orders ORDER_ID USER_ID``. It
 writes the row as the monolith-side state does (states._shoppers_order), through orders' model.
 """
 
@@ -12,13 +12,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
+
+from contracts.providers.provider_states import OrderSeed
 
 SEED_TIMEOUT = 60.0
 TOTAL_MINOR, CURRENCY = 2500, "EUR"  # what the storefront pact charges for the order
-
-OrderSeed = Callable[[uuid.UUID, uuid.UUID], None]
 
 
 def order_seeder(*, cwd: Path, env: dict[str, str]) -> OrderSeed:

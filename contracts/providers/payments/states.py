@@ -1,7 +1,5 @@
-"""Provider states of payments, in the consumers' words, seeded through payments' own services.
-
-Imported only once Django is configured for the project under verification (projects.py): the
-same handlers seed the monolith's database or the service's, through the same services.
+"""Provider states of payments, in the consumers' words, seeded through payments' own services
+(imported once Django is configured: contracts/providers/provider_states.py).
 
 Request paths carry ids, so a state that says "a payment exists" must create it under exactly the
 id the pact names. Payments mint ids from idempotency keys, so the one service that takes a given
@@ -13,14 +11,14 @@ seeded as the snapshot the other store would have sent of it. Events are produce
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
-from django.db import connections
 from django.utils import timezone
 
-from contracts.providers.monolith_orders import CURRENCY, TOTAL_MINOR, OrderSeed
+from contracts.providers.payments.monolith_orders import CURRENCY, TOTAL_MINOR
+from contracts.providers.provider_states import Handler, OrderSeed, StateError, StateRun, closing
+from contracts.providers.provider_states import uuid_param as _uuid
 from monolith.kernel.ids import REFUND_ID_NAMESPACE, id_from_key
 from monolith.kernel.money import Money
 from monolith.payments.extraction import SPEC
@@ -30,21 +28,8 @@ from monolith.payments.services import payment_charge, payment_refund
 from strangler.django.errors import NotFound
 from strangler.django.extraction.importing import sync_snapshot_apply
 
-Handler = Callable[[dict[str, Any]], None]
 ACCEPTED_CARD = "tok_visa"  # the fake processor's test cards (monolith/payments/processors.py)
 DECLINED_CARD = "tok_chargeDeclined"
-
-
-class StateError(RuntimeError):
-    """A provider state cannot be set up as asked."""
-
-
-def _uuid(parameters: dict[str, Any], name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(parameters[name]))
-    except (KeyError, ValueError) as exc:
-        raise StateError(f"provider state parameter {name!r} must be a UUID, "
-                         f"got {parameters.get(name)!r}") from exc
 
 
 def _amount(parameters: dict[str, Any], name: str = "amount_minor") -> Money:
@@ -143,23 +128,12 @@ def _partly_refunded(parameters: dict[str, Any]) -> None:
                    idempotency_key=f"orders.refund:{payment.id}")
 
 
-def _closing(handler: Handler) -> Handler:
-    """Handlers run on pact-python's threads: give back their database connections afterwards."""
-
-    def run(parameters: dict[str, Any] | None = None) -> None:
-        try:
-            handler(parameters or {})
-        finally:
-            connections.close_all()
-    return run
-
-
-def state_handlers(*, shopper_id: uuid.UUID | None, monolith_order_seed: OrderSeed | None = None,
-                   ) -> dict[str, Handler]:
-    """Every provider state payments knows, for both providers (HTTP and events). ``shopper_id``
-    is the shopper the verifier signs storefront requests as; ``monolith_order_seed`` puts an order
-    in the monolith the service asks about owners (verifying the service)."""
-    handlers: dict[str, Handler] = {
+def state_handlers(run: StateRun) -> dict[str, Handler]:
+    """Every provider state payments knows, for both providers (HTTP and events). ``run.shopper_id``
+    is the shopper the verifier signs storefront requests as; ``run.monolith_order_seed`` puts an
+    order in the monolith the service asks about owners (verifying the service)."""
+    shopper_id = run.shopper_id
+    return closing({
         # orders' remote client (internal API)
         "a captured payment of 25.00 EUR exists for an order": _captured_for_order,
         "no payment exists with this id": _no_payment,
@@ -168,11 +142,9 @@ def state_handlers(*, shopper_id: uuid.UUID | None, monolith_order_seed: OrderSe
         "a shopper has a payment of 25.00 EUR of which 5.00 EUR was refunded":
             _shoppers_payment(shopper_id, refunded=True),
         "another shopper has a captured payment": _others_payment,
-        "a shopper has an order": _shoppers_order(shopper_id, monolith_order_seed),
+        "a shopper has an order": _shoppers_order(shopper_id, run.monolith_order_seed),
         # events
         "a shopper's card payment for an order is captured": _charged(ACCEPTED_CARD),
         "a shopper's card payment for an order is declined": _charged(DECLINED_CARD),
         "a captured payment of 25.00 EUR was partly refunded": _partly_refunded,
-    }
-    return {name: _closing(handler) for name, handler in handlers.items()}
-
+    })

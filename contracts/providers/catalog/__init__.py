@@ -1,0 +1,1 @@
+"""Provider states (and messages) of the catalog (providers catalog and catalog-events)."""

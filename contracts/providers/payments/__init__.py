@@ -1,0 +1,1 @@
+"""Provider states and messages of payments (providers payments and payments-events)."""

@@ -1,1 +1,0 @@
-"""Pact skeletons of the catalog service: participant names, a consumer test and a provider verification."""
