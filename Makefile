@@ -23,8 +23,8 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python deploy/local/stack.py migrate
 
-## The demo user and products, in the monolith only: the catalog service's products are copied by
-## the backfill (`manage.py strangler_backfill catalog --target ...`, which the catalog cutover runs).
+## The demo user and products, in the monolith's database only: the catalog service gets the products
+## from the sync (their snapshots, once the relays run) and the backfill (which the catalog cutover runs).
 seed: migrate
 	$(BIN)/python -m monolith.config.seed_demo
 

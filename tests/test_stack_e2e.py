@@ -163,8 +163,8 @@ def test_the_dashboard_counts_each_services_conflicts_and_dead_letters(running_s
 
 
 def test_the_catalog_service_takes_the_backfill_and_serves_the_same_products(running_stack):
-    """The stack's catalog service starts empty (the seed writes the monolith only); the backfill
-    copies the products, reconcile finds both stores identical, and the service answers the proxy's
+    """The seed writes the monolith only; the sync and the backfill bring the products to the stack's
+    catalog service, reconcile finds both stores identical, and the service answers the proxy's
     credential with the products the monolith serves (stock apart: it stays with its owner)."""
     from strangler.proxy.credentials import credential_mint
 

@@ -21,8 +21,8 @@ The stack is up:
   strangler proxy   {proxy}     (clients come in here)
   monolith          {monolith}  (Django, behind the proxy)
   payments service  {payments}  (extracted; needs the internal credential the proxy adds)
-  catalog service   {catalog}  (extracted; its products come from the backfill, which the catalog
-                    cutover runs: {bin}/python deploy/cutover.py --context catalog)
+  catalog service   {catalog}  (extracted; products reach it by sync and by the backfill the
+                    catalog cutover runs: {bin}/python deploy/cutover.py --context catalog)
   strangler admin   {admin}     token: {token}
   dashboard         {admin}/dashboard   (log in with the admin token above)
   OpenAPI schema    {proxy}/api/schema/
