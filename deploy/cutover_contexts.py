@@ -47,7 +47,9 @@ class CutoverContext:
 CONTEXTS: dict[str, CutoverContext] = {
     "payments": CutoverContext(name="payments", route="payments", service="payments",
                                service_url="http://127.0.0.1:8002"),
-    # The stock handover plugs in here once it exists, e.g.
+    # The stock handover (monolith/catalog/management/commands/catalog_stock_handover.py) plugs in
+    # here, together with CATALOG_IMPL=owner for the monolith (deploy/local/stack.py, compose, k8s):
+    # with the default `local`, the monolith's saga would keep reserving at home after its stock left.
     #   before_service=(("catalog_stock_handover", "--to", "service", "--target", "{service}"),),
     #   after_monolith=(("catalog_stock_handover", "--to", "monolith", "--target", "{service}"),),
     "catalog": CutoverContext(name="catalog", route="catalog", service="catalog",
