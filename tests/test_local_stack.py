@@ -115,3 +115,13 @@ def test_migrate_gives_the_catalog_service_its_own_empty_database(tmp_path):
         assert {"catalog_product", "catalog_stocklevel", "strangler_outbox_outboxmessage"} <= tables
         assert db.execute("SELECT count(*) FROM catalog_product").fetchone() == (0,)
     assert (tmp_path / "monolith.sqlite3").exists()  # the monolith's own file, apart
+
+
+def test_a_stack_of_some_services_syncs_only_to_those(tmp_path):
+    """A stack started without catalog (the payments acceptance run) sends no product snapshots to a
+    queue nobody consumes."""
+    payments = [svc for svc in stack.SERVICES if svc.name == "payments"]
+    procs = {p.name: p for p in stack.processes(token="t", secret="s", var=tmp_path, services=payments)}
+    assert not any(name.startswith("catalog") for name in procs)
+    assert procs["monolith"].env["PAYMENTS_SYNC_QUEUES"] == "payments"
+    assert "CATALOG_SYNC_QUEUES" not in procs["monolith"].env

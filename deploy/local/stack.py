@@ -158,12 +158,13 @@ def monolith_alone_env(*, var: Path, secret: str, ports: Ports) -> dict[str, str
             "INTERNAL_AUTH_SECRET": secret, **broker_env(ports)}
 
 
-def monolith_env(*, var: Path, secret: str, ports: Ports, routes: Path) -> dict[str, str]:
+def monolith_env(*, var: Path, secret: str, ports: Ports, routes: Path,
+                 services: Sequence[Service] = SERVICES) -> dict[str, str]:
     """The monolith follows the strangler's payments route for its own payments calls. For every
-    service it knows where it is (<NAME>_SERVICE_URL) and sends the context's snapshots to its queue
-    (<NAME>_SYNC_QUEUES), so both stores stay in sync whichever side serves. Catalog stays on
-    CATALOG_IMPL's default, local, until the stock handover moves it."""
-    per_service = {key: value for svc in SERVICES for key, value in (
+    service that runs it knows where it is (<NAME>_SERVICE_URL) and sends the context's snapshots to
+    its queue (<NAME>_SYNC_QUEUES), so both stores stay in sync whichever side serves. Catalog stays
+    on CATALOG_IMPL's default, local, until the stock handover moves it."""
+    per_service = {key: value for svc in services for key, value in (
         (f"{svc.name.upper()}_SERVICE_URL", svc.url(ports)), (f"{svc.name.upper()}_SYNC_QUEUES", svc.name))}
     return {**monolith_alone_env(var=var, secret=secret, ports=ports), "PAYMENTS_IMPL": "follow",
             "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments", **per_service}
@@ -232,7 +233,8 @@ def processes(*, token: str, secret: str, ports: Ports = DEFAULT_PORTS, routes: 
     its own PostgreSQL database and, with `embedded_broker=False`, a broker of their own)."""
     py = str(BIN / "python")
     extra = extra or {}
-    mono = {**monolith_env(var=var, secret=secret, ports=ports, routes=routes), **extra.get("monolith", {})}
+    mono = {**monolith_env(var=var, secret=secret, ports=ports, routes=routes, services=services),
+            **extra.get("monolith", {})}
     return [
         *([broker_process(ports=ports, var=var)] if embedded_broker else []),
         *monolith_processes(env=mono, ports=ports, var=var),
