@@ -19,10 +19,12 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt extracted/payments/pyproj
 
 install: $(STAMP)
 
-## Both databases: the monolith's and the payments service's (each owns its schema).
+## Every database: the monolith's and each extracted service's (payments, catalog; each owns its schema).
 migrate: install
 	$(BIN)/python deploy/local/stack.py migrate
 
+## The demo user and products, in the monolith's database only: the catalog service gets the products
+## from the sync (their snapshots, once the relays run) and the backfill (which the catalog cutover runs).
 seed: migrate
 	$(BIN)/python -m monolith.config.seed_demo
 

@@ -97,8 +97,9 @@ def main() -> int:
     service = None
     try:
         log(f"migrating two databases on {PG_URL.rsplit('@', 1)[-1]}")
-        stack.migrate(var=var, env=env, monolith_extra={"DATABASE_URL": mono_url},
-                      payments_extra={"DATABASE_URL": pay_url})
+        payments = next(svc for svc in stack.SERVICES if svc.name == "payments")
+        stack.migrate(var=var, env=env, services=[payments],
+                      extra={"monolith": {"DATABASE_URL": mono_url}, "payments": {"DATABASE_URL": pay_url}})
         log(f"seeding {args.rows:,} payments in the monolith's store")
         seed(mono_url, args.rows)
         log("reference: COPY of the same rows into the service's table")
@@ -106,11 +107,11 @@ def main() -> int:
         log(f"reference: {reference:,.0f} rows/s")
 
         port = free_port()
-        pay_env = {**env, **stack.payments_env(var=var, secret=SECRET, ports=stack.DEFAULT_PORTS),
+        pay_env = {**env, **stack.service_env(payments, var=var, secret=SECRET, ports=stack.DEFAULT_PORTS),
                    "DATABASE_URL": pay_url, "PYTHONUNBUFFERED": "1"}
         service = subprocess.Popen([str(BIN / "gunicorn"), "payments_service.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
                                     "-k", "gthread", "--threads", "2", "--timeout", "120"],
-                                   cwd=stack.PAYMENTS_DIR, env=pay_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   cwd=payments.folder, env=pay_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert stack.wait_healthy(f"http://127.0.0.1:{port}/healthz", 60), "payments service did not start"
         mono_env = {**env, "DATABASE_URL": mono_url}
         log(f"backfill: batch size {args.batch_size}, {args.in_flight} in flight")

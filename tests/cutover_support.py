@@ -130,6 +130,10 @@ class Stack:
     def pay_env(self) -> dict[str, str]:
         return {"DATABASE_URL": self.pay_url, "CELERY_BROKER_URL": self.redis.url, "CELERY_VISIBILITY_TIMEOUT": "15"}
 
+    @property
+    def extra(self) -> dict[str, dict[str, str]]:
+        return {"monolith": self.mono_env, "payments": self.pay_env}
+
     def base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}}
         env["INTERNAL_AUTH_SECRET"] = SECRET
@@ -202,6 +206,10 @@ class Stack:
             conn.close()
 
 
+# The run cuts payments over: the stack's other services (catalog) would only share its two cores.
+SERVICES = [svc for svc in stack.SERVICES if svc.name == "payments"]
+
+
 def start_stack(var: Path, tag: str) -> Stack:
     names = [f"strangler_acc_{tag}_mono", f"strangler_acc_{tag}_pay", f"strangler_acc_{tag}_routes"]
     mono_url, pay_url, routes_url = pg_create(names)
@@ -214,7 +222,7 @@ def start_stack(var: Path, tag: str) -> Stack:
     contracts_verified()  # the run flips payments to canary and service: the gate must let it
     st = Stack(var=var, ports=ports, routes=routes_file, mono_url=mono_url, pay_url=pay_url, redis=redis)
     env = st.base_env()
-    stack.migrate(var=var, env=env, monolith_extra=st.mono_env, payments_extra=st.pay_env)
+    stack.migrate(var=var, env=env, extra=st.extra, services=SERVICES)
     seed = ("from monolith.catalog import interface as c; from monolith.kernel.money import Money; "
             "p = c.product_create(sku='LOAD-1', name='Load test widget', price=Money(1200, 'EUR')); "
             "c.stock_set(product_id=p.id, on_hand=1_000_000); print(p.id)")
@@ -222,7 +230,7 @@ def start_stack(var: Path, tag: str) -> Stack:
     assert result.returncode == 0, result.stderr
     st.product_id = result.stdout.strip().splitlines()[-1]  # type: ignore[attr-defined]
     st.procs = stack.processes(token=ADMIN_TOKEN, secret=SECRET, ports=ports, routes=routes_file, var=var,
-                               monolith_extra=st.mono_env, payments_extra=st.pay_env, embedded_broker=False)
+                               extra=st.extra, embedded_broker=False, services=SERVICES)
     stack.start(st.procs, env)
     unhealthy = stack.wait_all_healthy(st.procs, seconds=60)
     if unhealthy is not None:

@@ -26,15 +26,20 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "/app"  # the Dockerfiles copy repository paths under /app unchanged (test_deploy_compose checks it)
+# The extracted services: each is an image, a Django project under extracted/<name>/ (<name>_service),
+# a route target and the host the monolith's <NAME>_SERVICE_URL must reach.
+SERVICES = ("payments", "catalog")
+DJANGO_IMAGES = ("monolith", *SERVICES)
 DOCKERFILES = {
     "monolith": ROOT / "deploy" / "docker" / "monolith.Dockerfile",
-    "payments": ROOT / "extracted" / "payments" / "Dockerfile",
+    **{name: ROOT / "extracted" / name / "Dockerfile" for name in SERVICES},
     "strangler": ROOT / "deploy" / "docker" / "strangler.Dockerfile",
 }
 # Where each image's processes read their settings (the brief of "runs like production").
 SETTINGS_SOURCES = {
     "monolith": ["monolith/config/settings.py", "strangler/django/settings_env.py"],
-    "payments": ["extracted/payments/payments_service/settings.py", "strangler/django/settings_env.py"],
+    **{name: [f"extracted/{name}/{name}_service/settings.py", "strangler/django/settings_env.py"]
+       for name in SERVICES},
     # The proxy image runs the kit without its Django side (and without the tests).
     "strangler": sorted(str(p.relative_to(ROOT)) for p in (ROOT / "strangler").rglob("*.py")
                         if p.relative_to(ROOT).parts[1] not in ("tests", "django")),
@@ -210,8 +215,7 @@ out = {
     "outbox_routes": settings.OUTBOX_ROUTES,
     "payments_impl": getattr(settings, "PAYMENTS_IMPL", None),
     "store_url": getattr(settings, "STRANGLER_STORE_URL", None),
-    "peers": {k: getattr(settings, k) for k in ("PAYMENTS_SERVICE_URL", "MONOLITH_URL")
-              if hasattr(settings, k)},
+    "peers": {k: getattr(settings, k) for k in dir(settings) if k.endswith("_SERVICE_URL") or k == "MONOLITH_URL"},
     "commands": sorted(get_commands()),
     "views": {p: view(p) for p in spec["paths"]},
     "imports": {m: imports(m) for m in spec["imports"]},
@@ -276,7 +280,7 @@ def url_parts(url: str) -> tuple[str | None, int | None, str, str | None]:
 
 # -- the checks -------------------------------------------------------------------------------
 def is_django(proc: Process) -> bool:
-    return proc.image is not None and proc.image.name in ("monolith", "payments")
+    return proc.image is not None and proc.image.name in DJANGO_IMAGES
 
 
 def gunicorn_bind(argv: list[str]) -> tuple[str, set[int]]:
@@ -515,7 +519,7 @@ def stack_problems(stack: Stack) -> list[str]:
     for proc in django:
         for key, url in stack.facts[proc.name]["peers"].items():
             host, port, _, _ = url_parts(url)
-            want = "payments" if key == "PAYMENTS_SERVICE_URL" else "monolith"
+            want = key.removesuffix("_SERVICE_URL").lower() if key != "MONOLITH_URL" else "monolith"
             problems += _endpoint_problems(stack, f"{proc.name} {key}", host, port, want)
     return problems
 

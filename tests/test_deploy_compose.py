@@ -75,6 +75,7 @@ def test_config_is_accepted_with_the_secrets_set(resolved: dict) -> None:
     assert REQUIRED, "the compose file demands no secret"
     expected = {"strangler", "monolith", "monolith-worker", "monolith-beat", "monolith-relay", "monolith-migrate",
                 "payments", "payments-worker", "payments-beat", "payments-relay", "payments-migrate", "monolith-db", "payments-db",
+                "catalog", "catalog-worker", "catalog-beat", "catalog-relay", "catalog-migrate", "catalog-db",
                 "strangler-db", "redis", "pact-broker", "pact-broker-db"}
     assert expected <= set(resolved["services"])
 
@@ -119,7 +120,7 @@ def test_redis_keeps_queued_events_and_pact_broker_is_a_profile(resolved: dict) 
     assert broker["image"].startswith("pactfoundation/pact-broker:") and broker["profiles"] == ["contracts"]
     assert "@pact-broker-db:" in broker["environment"]["PACT_BROKER_DATABASE_URL"]
     assert services["pact-broker-db"]["profiles"] == ["contracts"]
-    for name in ("monolith-db", "payments-db", "strangler-db", "pact-broker-db"):
+    for name in ("monolith-db", "payments-db", "catalog-db", "strangler-db", "pact-broker-db"):
         assert services[name]["image"].startswith("postgres:")
 
 
@@ -159,11 +160,12 @@ def test_every_container_agrees_with_the_code(resolved: dict, tmp_path: Path) ->
         proc = by_name.get(host)
         return proc if proc is not None and port in listening(proc) else None
 
-    stack = Stack(procs, tmp_path, endpoint=endpoint, database_hosts={"monolith-db", "payments-db"})
+    stack = Stack(procs, tmp_path, endpoint=endpoint, database_hosts={"monolith-db", "payments-db", "catalog-db"})
     stack.gather()
     problems = [p for proc in procs for p in process_problems(stack, proc)] + stack_problems(stack)
     assert problems == []
-    assert {p.name for p in procs if p.one_shot} == {"monolith-migrate", "payments-migrate", "monolith-seed"}
+    assert {p.name for p in procs if p.one_shot} == {"monolith-migrate", "payments-migrate", "catalog-migrate",
+                                                     "monolith-seed"}
 
 
 def test_mirrors_the_local_stack(resolved: dict, tmp_path: Path) -> None:
@@ -175,7 +177,8 @@ def test_mirrors_the_local_stack(resolved: dict, tmp_path: Path) -> None:
     local = sys.modules["stack"]
     services = {p.name: p for p in _processes(resolved)}
     names = {"worker": "monolith-worker", "beat": "monolith-beat", "relay": "monolith-relay"}
-    host_specific = {"VAR_DIR", "CELERY_BROKER_URL", "STRANGLER_STORE_URL", "PAYMENTS_SERVICE_URL", "MONOLITH_URL"}
+    host_specific = {"VAR_DIR", "CELERY_BROKER_URL", "STRANGLER_STORE_URL", "PAYMENTS_SERVICE_URL",
+                     "CATALOG_SERVICE_URL", "MONOLITH_URL"}
     # The embedded broker hands a killed worker's messages out again after 90 s; the compose Redis
     # keeps Celery's hour.
     local_only = {"CELERY_VISIBILITY_TIMEOUT"}
@@ -255,11 +258,11 @@ def test_dockerfile_installs_only_pinned_versions(name: str, tmp_path: Path) -> 
     (the closure, from this virtualenv's metadata) has its pin in constraints.txt."""
     text = DOCKERFILES[name].read_text().replace("\\\n", " ")
     step = re.search(r"RUN (python -c .*?) > /tmp/requirements\.txt", text).group(1)
-    for path in ("/tmp/pyproject.toml", "/tmp/payments-pyproject.toml"):
-        step = step.replace(path, str(tmp_path / Path(path).name))
-    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
-    payments = ROOT / "extracted" / "payments" / "pyproject.toml"
-    (tmp_path / "payments-pyproject.toml").write_text(payments.read_text())
+    # /tmp/pyproject.toml is the root's; /tmp/<service>-pyproject.toml an extracted service's
+    for path in re.findall(r"/tmp/([\w-]*)pyproject\.toml", step):
+        source = ROOT / "extracted" / path.removesuffix("-") if path else ROOT
+        (tmp_path / f"{path}pyproject.toml").write_text((source / "pyproject.toml").read_text())
+        step = step.replace(f"/tmp/{path}pyproject.toml", str(tmp_path / f"{path}pyproject.toml"))
     argv = shlex.split(step.replace("$EXTRAS", re.search(r'ARG EXTRAS="([\w,]+)"', text).group(1)
                                     if "$EXTRAS" in step else ""))
     done = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, check=True, timeout=60)
@@ -319,7 +322,7 @@ def test_strangler_health_check_answers_only_with_the_admin_token(resolved: dict
     assert _run_check(test, (admin_port, ports[1]), env, tmp_path) != 0
 
 
-@pytest.mark.parametrize("service", ["monolith-relay", "payments-relay"])
+@pytest.mark.parametrize("service", ["monolith-relay", "payments-relay", "catalog-relay"])
 def test_relay_health_check_follows_database_and_broker(resolved: dict, service: str, tmp_path: Path) -> None:
     """The kernel's readiness checks, run as the health check does, against the loopback
     PostgreSQL and Redis; then with the broker unreachable."""

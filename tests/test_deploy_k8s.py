@@ -153,9 +153,10 @@ def test_manifests_are_plain_labelled_and_the_secret_is_an_example() -> None:
     kinds = {(d["kind"], d["metadata"]["name"]) for d in DOCS}
     assert {n for k, n in kinds if k == "Deployment"} == {
         "strangler", "monolith", "monolith-worker", "monolith-beat", "monolith-relay",
-        "payments", "payments-worker", "payments-beat", "payments-relay"}
-    assert {n for k, n in kinds if k == "HorizontalPodAutoscaler"} == {"strangler", "payments"}
-    assert {n for k, n in kinds if k == "Job"} == {"monolith-migrate", "payments-migrate"}
+        "payments", "payments-worker", "payments-beat", "payments-relay",
+        "catalog", "catalog-worker", "catalog-beat", "catalog-relay"}
+    assert {n for k, n in kinds if k == "HorizontalPodAutoscaler"} == {"strangler", "payments", "catalog"}
+    assert {n for k, n in kinds if k == "Job"} == {"monolith-migrate", "payments-migrate", "catalog-migrate"}
     assert not list(K8S.glob("kustomization.*"))
     for doc in DOCS:
         labelled = PART_OF in doc["metadata"].get("labels", {})
@@ -231,7 +232,7 @@ def test_every_container_agrees_with_the_code(tmp_path: Path) -> None:
     assert {stack.facts[p.name]["views"][pr.path] for p in web for pr in p.probes} == HEALTH_VIEWS
 
 
-@pytest.mark.parametrize("name", ["monolith", "payments"])
+@pytest.mark.parametrize("name", ["monolith", "payments", "catalog"])
 def test_migrations_are_jobs_of_the_same_image_and_settings(name: str, tmp_path: Path) -> None:
     procs = {p.name: p for p in _processes(tmp_path)}
     job, web = procs[f"{name}-migrate"], procs[name]
@@ -277,3 +278,22 @@ def test_the_operator_s_configmaps_are_built_as_the_readme_says() -> None:
         sources = [ROOT / arg.split("=", 1)[1] for arg in line.split() if arg.startswith("--from-file=")]
         assert folder in sources, line
         assert CONTRACTS_RECORD in sources, line
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("gateway", "strangler-httproute.yaml"), ("nginx", "nginx.conf")])
+def test_the_exported_examples_are_the_compose_tables_plan(fmt: str, name: str) -> None:
+    """deploy/k8s/exported/ is `strangler export --from-file` of the compose route table as it is now
+    (every route, catalog's included): regenerate it when the table changes."""
+    from strangler.export.gateway import httproute_export, to_yaml
+    from strangler.export.nginx import nginx_export
+    from strangler.proxy.config import load_config
+
+    table = load_config(ROOT / "deploy" / "compose" / "routes.toml", env={}).table
+    states = {r.name: r.state for r in table.routes}
+    source = "deploy/compose/routes.toml, initial states"
+    text = (to_yaml(httproute_export(table, states, namespace=None, gateway="gateway", source=source))
+            if fmt == "gateway" else nginx_export(table, states, source=source))
+    assert (K8S / "exported" / name).read_text() == text, (
+        f"regenerate: strangler --config deploy/compose/routes.toml export --format {fmt} --from-file "
+        f"--out deploy/k8s/exported/{name}")
+    assert "/api/v1/products" in text and "/api/v1/payments" in text

@@ -92,8 +92,23 @@ def test_the_deployed_table_reads_the_version_from_the_environment(table: str, t
     assert config.contracts is not None
     assert config.contracts.provider_version_env == VARIABLE
     assert (config.contracts.source, config.contracts.provider_version) == (None, None)
-    assert config.contracts.providers == {"payments": ("payments", "payments-events")}
+    assert config.contracts.providers == {"payments": ("payments", "payments-events"),
+                                          "catalog": ("catalog", "catalog-events")}
     assert sorted(p.name for p in pacts.glob("*.json")) == sorted(p.name for p in PACTS.glob("*.json"))
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_the_catalog_route_needs_catalogs_own_passes(table: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every payments pact passing at the deployed version opens payments, never catalog."""
+    config, record, pacts = _deployed(TABLES[table](), tmp_path)
+    monkeypatch.setenv(VARIABLE, DEPLOYED)
+    assert record_all(record, pacts=pacts, provider_version_of=lambda req: RECORDED) == 6
+    gate = config_guard(config.contracts)
+    gate(_payments(config), RouteState(), CANARY)  # says yes
+    catalog = next(r for r in config.table.routes if r.name == "catalog")
+    with pytest.raises(FlipRefused, match=r"cannot go to canary: .*service 'catalog'"):
+        gate(catalog, RouteState(), CANARY)
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))

@@ -1,5 +1,5 @@
-"""What `make run` promises, end to end: the real stack (gunicorn monolith and payments service,
-their Celery workers and outbox relays, the strangler proxy) on embedded defaults — a SQLite file
+"""What `make run` promises, end to end: the real stack (gunicorn monolith, payments and catalog
+services, their Celery workers and outbox relays, the strangler proxy) on embedded defaults — a SQLite file
 per service and the embedded Redis broker, under supervisord as `make run` starts it — serves a
 full checkout through the proxy, a declined card leaves stock as it was, the mails go out,
 `deploy/cutover.py` walks payments over to the service with every check passing, and a worker
@@ -130,8 +130,9 @@ def test_checkout_through_the_proxy_on_embedded_defaults(running_stack):
 
 
 def test_the_dashboard_counts_each_services_conflicts_and_dead_letters(running_stack):
-    """The proxy's admin side polls both services' kit status with its own credential: the dashboard
-    data and /metrics carry their counts (none here: nothing conflicted, nothing died)."""
+    """The proxy's admin side polls every service's kit status (the monolith, payments, catalog) with
+    its own credential: the dashboard data and /metrics carry their counts (none here: nothing
+    conflicted, nothing died)."""
     ports, _, _, _ = running_stack
 
     def admin_get(path: str) -> tuple[int, str]:
@@ -148,16 +149,48 @@ def test_the_dashboard_counts_each_services_conflicts_and_dead_letters(running_s
         status, text = admin_get("/dashboard/data")
         assert status == 200, text
         backends = json.loads(text)["backends"]
-        answered = set(backends) == {"monolith", "payments"} and all(b["ok"] for b in backends.values())
+        answered = set(backends) == {"monolith", "payments", "catalog"} and all(b["ok"] for b in backends.values())
         if answered or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    for name in ("monolith", "payments"):
+    for name in ("monolith", "payments", "catalog"):
         assert backends[name]["ok"], backends[name]
         assert backends[name]["dead_letters"] == 0 and backends[name]["conflicts"] == {}, backends[name]
     status, metrics = admin_get("/metrics")
     assert status == 200 and 'strangler_backend_status_up{target="payments"} 1' in metrics
     assert 'strangler_backend_dead_letters{target="monolith"} 0' in metrics
+    assert 'strangler_backend_status_up{target="catalog"} 1' in metrics
+
+
+def test_the_catalog_service_takes_the_backfill_and_serves_the_same_products(running_stack):
+    """The seed writes the monolith only; the sync and the backfill bring the products to the stack's
+    catalog service, reconcile finds both stores identical, and the service answers the proxy's
+    credential with the products the monolith serves (stock apart: it stays with its owner)."""
+    from strangler.proxy.credentials import credential_mint
+
+    ports, _, _, env = running_stack
+    target = f"http://127.0.0.1:{ports.catalog}"
+    for command in ("strangler_backfill", "strangler_reconcile"):
+        done = subprocess.run([sys.executable, "manage.py", command, "catalog", "--target", target], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "identical" in done.stdout, done.stdout
+    conn = http.client.HTTPConnection("127.0.0.1", ports.catalog, timeout=30)
+    try:
+        credential = credential_mint(env["INTERNAL_AUTH_SECRET"], "strangler", audience="catalog-service")
+        conn.request("GET", "/api/v1/products/", headers={"X-Internal-Credential": credential})
+        response = conn.getresponse()
+        served = json.loads(response.read())
+    finally:
+        conn.close()
+    assert response.status == 200, served
+    status, monolith = Client(ports.proxy).call("GET", "/api/v1/products/")  # the catalog route: monolith
+    assert status == 200 and monolith
+
+    def same(products: list[dict]) -> list[tuple]:
+        return sorted((p["id"], p["sku"], p["name"], p["price_minor"], p["currency"]) for p in products)
+
+    assert same(served) == same(monolith)
 
 
 def test_cutover_script_walks_payments_to_the_service_on_embedded_defaults(running_stack):

@@ -1,6 +1,7 @@
 """One checkout is one trace: the proxy, the monolith, its HTTP call to the payments service, both
 outbox relays and the Celery worker that sends the confirmation mail all add spans to it, each the
-child of the hop before.
+child of the hop before. A product read in shadow is one trace too: the proxy, the monolith, and the
+mirror the catalog service answers (named catalog-service).
 
 The stack test runs the real processes of `make run` (gunicorn, Celery workers, relays, the proxy;
 SQLite and the filesystem broker) with OTEL_EXPORTER_OTLP_ENDPOINT pointing at an OTLP/HTTP receiver
@@ -218,9 +219,11 @@ def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any
     receiver = OtlpReceiver()
     var = tmp_path_factory.mktemp("tracing-var")
     ports = stack.free_ports()
-    # payments served by the service: the monolith's charge crosses HTTP (PAYMENTS_IMPL=follow)
-    routes = stack.routes_for(ports=ports, store=f"sqlite:///{var}/strangler.db",
-                              edits=(('mode = "monolith"', 'mode = "service"'),))
+    # payments served by the service: the monolith's charge crosses HTTP (PAYMENTS_IMPL=follow);
+    # catalog in shadow: the monolith answers product reads, each mirrored to the catalog service
+    routes = stack.routes_for(ports=ports, store=f"sqlite:///{var}/strangler.db", edits=(
+        ('service = "payments"\nmode = "monolith"', 'service = "payments"\nmode = "service"'),
+        ('service = "catalog"\nmode = "monolith"', 'service = "catalog"\nmode = "shadow"')))
     routes_file = var / "routes.toml"
     routes_file.write_text(routes)
 
@@ -276,6 +279,40 @@ def test_one_checkout_is_one_trace_across_every_hop(traced_stack):
     assert any(f"Subject: Your order {order['id']} is confirmed" in m for m in mails)
     # The order's creation was its own request, so its own trace: nothing of it leaked into this one.
     assert not [s for s in receiver.trace(trace_id) if "OrderPlaced" in s.name]
+
+
+# A product read with the catalog route in shadow: (service, kind, name prefix) and its parent's.
+CATALOG_READ_HOPS = [
+    (("monolith", "server", "GET"), ("strangler", "server")),
+    (("strangler", "client", "strangler shadow catalog"), ("strangler", "server")),
+    (("catalog-service", "server", "GET"), ("strangler", "client")),  # the mirror, answered by the service
+]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_a_product_read_mirrored_to_the_catalog_service_is_one_trace(traced_stack):
+    ports, _, receiver = traced_stack
+    status, headers, _ = call(ports.proxy, "GET", "/api/v1/products/")
+    assert status == 200
+    trace_id = headers["x-request-id"]
+
+    def problems() -> list[str]:
+        spans = receiver.trace(trace_id)
+        by_id = {s.span_id: s for s in spans}
+        missing = [f"{service}: {name} ({kind}) under {parent}" for (service, kind, name), parent in CATALOG_READ_HOPS
+                   if not any(s.service == service and s.kind == kind and s.name.startswith(name)
+                              and (p := by_id.get(s.parent_id)) is not None and (p.service, p.kind) == parent
+                              for s in spans)]
+        roots = [(s.service, s.name) for s in spans if not s.parent_id]
+        orphans = [(s.service, s.name) for s in spans if s.parent_id and s.parent_id not in by_id]
+        return missing + ([f"roots {roots}"] if roots != [("strangler", "strangler catalog")] else []) + \
+            ([f"orphans {orphans}"] if orphans else [])
+
+    try:
+        wait_for(lambda: not problems(), 60, "complete product read trace")
+    finally:
+        print(f"\ntrace {trace_id}:\n{tree(receiver.trace(trace_id))}")
 
 
 # -- the proxy alone, in-process ----------------------------------------------------------------------

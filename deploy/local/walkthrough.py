@@ -11,6 +11,7 @@ class Ports(Protocol):
     proxy: int
     monolith: int
     payments: int
+    catalog: int
     admin: int
     broker: int
 
@@ -20,6 +21,8 @@ The stack is up:
   strangler proxy   {proxy}     (clients come in here)
   monolith          {monolith}  (Django, behind the proxy)
   payments service  {payments}  (extracted; needs the internal credential the proxy adds)
+  catalog service   {catalog}  (extracted; products reach it by sync and by the backfill the
+                    catalog cutover runs: {bin}/python deploy/cutover.py --context catalog)
   strangler admin   {admin}     token: {token}
   dashboard         {admin}/dashboard   (log in with the admin token above)
   OpenAPI schema    {proxy}/api/schema/
@@ -36,7 +39,7 @@ Try a full checkout through the proxy (seeded user demo@example.com / demo-pass-
   # a declined card: create another order the same way, then use "tok_chargeDeclined" (402, stock restored)
 
 Route state:   STRANGLER_ADMIN_TOKEN=$(cat var/strangler-admin-token) {bin}/strangler --config deploy/local/routes.toml routes
-Cut over:      {bin}/python deploy/cutover.py    (contracts, backfill, shadow, canary 10% and 50%, service; see README)
+Cut over:      {bin}/python deploy/cutover.py [--context catalog]   (contracts, backfill, shadow, canary 10% and 50%, service; see README)
 Roll back:     {bin}/strangler --config deploy/local/routes.toml set payments --mode monolith --reason "..."
 Mail sent:     ls var/mail/
 {supervision}"""
@@ -63,7 +66,7 @@ def _url(port: int) -> str:
 
 def stack_banner(*, ports: Ports, token: str, bin_dir: Path) -> str:
     return WALKTHROUGH.format(proxy=_url(ports.proxy), monolith=_url(ports.monolith), payments=_url(ports.payments),
-                              admin=_url(ports.admin), token=token, bin=bin_dir,
+                              catalog=_url(ports.catalog), admin=_url(ports.admin), token=token, bin=bin_dir,
                               supervision=SUPERVISION.format(bin=bin_dir))
 
 
