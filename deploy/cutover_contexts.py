@@ -47,11 +47,11 @@ class CutoverContext:
 CONTEXTS: dict[str, CutoverContext] = {
     "payments": CutoverContext(name="payments", route="payments", service="payments",
                                service_url="http://127.0.0.1:8002"),
-    # The stock handover (monolith/catalog/management/commands/catalog_stock_handover.py) plugs in
-    # here, together with CATALOG_IMPL=owner for the monolith (deploy/local/stack.py, compose, k8s):
-    # with the default `local`, the monolith's saga would keep reserving at home after its stock left.
-    #   before_service=(("catalog_stock_handover", "--to", "service", "--target", "{service}"),),
-    #   after_monolith=(("catalog_stock_handover", "--to", "monolith", "--target", "{service}"),),
+    # The stock moves with the route's service step, by the fenced handover (one owner at a time;
+    # README "No oversell, ever"), and comes back when the route does. The monolith runs with
+    # CATALOG_IMPL=owner (deploy/local/stack.py, compose, k8s), so its saga follows the stock.
     "catalog": CutoverContext(name="catalog", route="catalog", service="catalog",
-                              service_url="http://127.0.0.1:8003"),
+                              service_url="http://127.0.0.1:8003",
+                              before_service=(("catalog_stock_handover", "--to", "service", "--target", "{service}"),),
+                              after_monolith=(("catalog_stock_handover", "--to", "monolith", "--target", "{service}"),)),
 }

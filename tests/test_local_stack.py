@@ -84,8 +84,9 @@ def test_each_service_runs_web_worker_beat_and_relay_on_its_own_database_queue_a
                                                                           f"{table.targets[svc.name].port}"
         assert procs["monolith"].env[f"{svc.name.upper()}_SYNC_QUEUES"] == svc.name  # its snapshots reach it
     assert len({p.env["VAR_DIR"] for p in procs.values() if "VAR_DIR" in p.env}) == 3  # monolith + two services
-    # The lead's stock handover switches catalog; until then the monolith's catalog calls stay local.
-    assert "CATALOG_IMPL" not in procs["monolith"].env and procs["monolith"].env["PAYMENTS_IMPL"] == "follow"
+    # The monolith's catalog calls follow the stock, which the catalog cutover's handover moves.
+    assert procs["monolith"].env["CATALOG_IMPL"] == "owner" and procs["monolith"].env["PAYMENTS_IMPL"] == "follow"
+    assert "CATALOG_STOCK_CUSTODY" not in procs["catalog"].env  # the service starts on standby (its default)
     catalog = next(r for r in table.routes if r.name == "catalog")
     assert (catalog.prefix, catalog.service, catalog.state.mode.value) == ("/api/v1/products", "catalog", "monolith")
     assert table.targets["catalog"].credential_audience == "catalog-service"

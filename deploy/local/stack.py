@@ -162,12 +162,12 @@ def monolith_env(*, var: Path, secret: str, ports: Ports, routes: Path,
                  services: Sequence[Service] = SERVICES) -> dict[str, str]:
     """The monolith follows the strangler's payments route for its own payments calls. For every
     service that runs it knows where it is (<NAME>_SERVICE_URL) and sends the context's snapshots to
-    its queue (<NAME>_SYNC_QUEUES), so both stores stay in sync whichever side serves. Catalog stays
-    on CATALOG_IMPL's default, local, until the stock handover moves it."""
+    its queue (<NAME>_SYNC_QUEUES), so both stores stay in sync whichever side serves. Its catalog
+    calls go to whichever side holds the stock (CATALOG_IMPL=owner), which the handover moves."""
     per_service = {key: value for svc in services for key, value in (
         (f"{svc.name.upper()}_SERVICE_URL", svc.url(ports)), (f"{svc.name.upper()}_SYNC_QUEUES", svc.name))}
     return {**monolith_alone_env(var=var, secret=secret, ports=ports), "PAYMENTS_IMPL": "follow",
-            "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments", **per_service}
+            "STRANGLER_STORE_URL": store_url(routes), "PAYMENTS_ROUTE": "payments", "CATALOG_IMPL": "owner", **per_service}
 
 
 def broker_process(*, ports: Ports, var: Path) -> Proc:
