@@ -18,11 +18,11 @@ PACTS = ROOT / "contracts" / "pacts"
 CONTRACTS_RECORD = ROOT / "contracts" / "verifications.jsonl"
 
 
-def contracts_verified(record: Path = CONTRACTS_RECORD) -> None:
-    """Run the Pact verification of payments unless can-i-deploy already says yes for this code."""
-    result = subprocess.run([sys.executable, "-m", "contracts.current", "--service", "payments", "--record", str(record)],
+def contracts_verified(record: Path = CONTRACTS_RECORD, *, service: str = "payments") -> None:
+    """Run the Pact verification of ``service`` unless can-i-deploy already says yes for this code."""
+    result = subprocess.run([sys.executable, "-m", "contracts.current", "--service", service, "--record", str(record)],
                             cwd=ROOT, capture_output=True, text=True, timeout=1300)
-    assert result.returncode == 0, f"payments contracts do not pass:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+    assert result.returncode == 0, f"{service} contracts do not pass:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
 
 
 def record_all(record: Path, result: str = PASSED, *, root: Path = ROOT, pacts: Path = PACTS,

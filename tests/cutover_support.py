@@ -121,6 +121,7 @@ class Stack:
     pay_url: str
     redis: RedisServer
     procs: list[Any] = field(default_factory=list)
+    cat_url: str | None = None  # the catalog service's database, when the stack runs it
 
     @property
     def mono_env(self) -> dict[str, str]:
@@ -132,7 +133,12 @@ class Stack:
 
     @property
     def extra(self) -> dict[str, dict[str, str]]:
-        return {"monolith": self.mono_env, "payments": self.pay_env}
+        catalog = {"catalog": {**self.pay_env, "DATABASE_URL": self.cat_url}} if self.cat_url else {}
+        return {"monolith": self.mono_env, "payments": self.pay_env, **catalog}
+
+    @property
+    def db_urls(self) -> list[str]:
+        return [self.mono_url, self.pay_url, *([self.cat_url] if self.cat_url else [])]
 
     def base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}}
@@ -143,8 +149,8 @@ class Stack:
         return next(p for p in self.procs if p.name == name)
 
     # -- control -------------------------------------------------------------------------
-    def flip(self, mode: str, weight: int | None = None) -> None:
-        cmd = [str(BIN / "strangler"), "--config", str(self.routes), "set", "payments", "--mode", mode,
+    def flip(self, mode: str, weight: int | None = None, *, route: str = "payments") -> None:
+        cmd = [str(BIN / "strangler"), "--config", str(self.routes), "set", route, "--mode", mode,
                "--reason", f"acceptance: {mode}", "--actor", "acceptance-test"]
         if weight is not None:
             cmd += ["--weight", str(weight)]
@@ -170,7 +176,7 @@ class Stack:
 
     def pending_outbox(self) -> int:
         sql = "SELECT count(*) FROM strangler_outbox_outboxmessage WHERE published_at IS NULL"
-        return pg_scalar(self.mono_url, sql) + pg_scalar(self.pay_url, sql)
+        return sum(pg_scalar(url, sql) for url in self.db_urls)
 
     def drain(self, seconds: float = 90) -> None:
         """Until both outboxes are relayed and both queues are empty and acked (events consumed)."""
@@ -179,7 +185,7 @@ class Stack:
         quiet_since = None
         while time.monotonic() < deadline:
             try:
-                busy = (self.pending_outbox() + client.llen("monolith") + client.llen("payments")
+                busy = (self.pending_outbox() + sum(client.llen(q) for q in ("monolith", "payments", "catalog"))
                         + client.hlen("unacked"))
             except Exception:  # noqa: BLE001 - Redis still coming back
                 busy = 1
@@ -210,19 +216,24 @@ class Stack:
 SERVICES = [svc for svc in stack.SERVICES if svc.name == "payments"]
 
 
-def start_stack(var: Path, tag: str) -> Stack:
-    names = [f"strangler_acc_{tag}_mono", f"strangler_acc_{tag}_pay", f"strangler_acc_{tag}_routes"]
-    mono_url, pay_url, routes_url = pg_create(names)
+def start_stack(var: Path, tag: str, *, services: list[Any] = SERVICES) -> Stack:
+    """``services``: the extracted services it runs (payments; catalog too for the catalog cut)."""
+    with_catalog = any(svc.name == "catalog" for svc in services)
+    names = [f"strangler_acc_{tag}_mono", f"strangler_acc_{tag}_pay", f"strangler_acc_{tag}_routes",
+             *([f"strangler_acc_{tag}_cat"] if with_catalog else [])]
+    mono_url, pay_url, routes_url, *cat_url = pg_create(names)
     redis = RedisServer(var / "redis")
     redis.start()
     ports = stack.free_ports()
     routes = stack.routes_for(ports=ports, store=routes_url, record=CONTRACTS_RECORD)
     routes_file = var / "routes.toml"
     routes_file.write_text(routes)
-    contracts_verified()  # the run flips payments to canary and service: the gate must let it
-    st = Stack(var=var, ports=ports, routes=routes_file, mono_url=mono_url, pay_url=pay_url, redis=redis)
+    for svc in services:  # the run flips their routes to canary and service: the gate must let it
+        contracts_verified(service=svc.name)
+    st = Stack(var=var, ports=ports, routes=routes_file, mono_url=mono_url, pay_url=pay_url, redis=redis,
+               cat_url=cat_url[0] if cat_url else None)
     env = st.base_env()
-    stack.migrate(var=var, env=env, extra=st.extra, services=SERVICES)
+    stack.migrate(var=var, env=env, extra=st.extra, services=services)
     seed = ("from monolith.catalog import interface as c; from monolith.kernel.money import Money; "
             "p = c.product_create(sku='LOAD-1', name='Load test widget', price=Money(1200, 'EUR')); "
             "c.stock_set(product_id=p.id, on_hand=1_000_000); print(p.id)")
@@ -230,7 +241,7 @@ def start_stack(var: Path, tag: str) -> Stack:
     assert result.returncode == 0, result.stderr
     st.product_id = result.stdout.strip().splitlines()[-1]  # type: ignore[attr-defined]
     st.procs = stack.processes(token=ADMIN_TOKEN, secret=SECRET, ports=ports, routes=routes_file, var=var,
-                               extra=st.extra, embedded_broker=False, services=SERVICES)
+                               extra=st.extra, embedded_broker=False, services=services)
     stack.start(st.procs, env)
     unhealthy = stack.wait_all_healthy(st.procs, seconds=60)
     if unhealthy is not None:

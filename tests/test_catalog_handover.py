@@ -220,3 +220,14 @@ def test_the_command_hands_the_stock_over_and_back_and_says_where_it_is(sides, s
     call_command("catalog_stock_handover", "--to", "monolith", "--target", standby.url)
     assert "monolith owns the stock" in capsys.readouterr().out
     assert catalog.stock_get(product_id=mug).on_hand == 3
+
+
+def test_a_sold_out_product_is_out_of_stock_on_the_new_owner_not_unknown(sides, standby) -> None:
+    """Found by the catalog acceptance run: a product with no units has no level to copy, and the
+    service had its product (from the backfill) but no stock row, so a reserve said 'no such product'."""
+    monolith, service = sides
+    (sold_out,) = _products(standby, 0)
+    stock_handover(source=monolith, target=service)
+    with pytest.raises(catalog.InsufficientStock):
+        catalog.stock_reserve(order_id=uuid.uuid4(), lines=_line(sold_out, 1))
+    assert service_stock(standby, sold_out) == (0, 0)

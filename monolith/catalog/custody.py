@@ -133,7 +133,7 @@ def _receiving(*, epoch: int) -> StockCustody:
 
 def custody_levels_import(*, epoch: int, levels: list[dict[str, Any]]) -> int:
     """Make this (non-owner) side's stock the fenced side's, first step: its levels (zero for the
-    products it has none of), and no reservations until its pages arrive. A side that is not the
+    products it has none of, a row for each), and no reservations until its pages arrive. A side that is not the
     owner holds only stale copies; the fenced side holds every reservation that counts."""
     with transaction.atomic():
         _receiving(epoch=epoch)
@@ -150,6 +150,10 @@ def custody_levels_import(*, epoch: int, levels: list[dict[str, Any]]) -> int:
                 StockLevel.objects.filter(product_id=product_id).update(on_hand=on_hand, reserved=reserved)
             else:
                 StockLevel.objects.create(product_id=product_id, on_hand=on_hand, reserved=reserved)
+        # Products that came by sync or backfill have no stock row here yet: as owner, this side must
+        # answer "insufficient stock" for them (as the fenced side would), not "no such product".
+        unstocked = Product.objects.filter(stock__isnull=True).values_list("id", flat=True)
+        StockLevel.objects.bulk_create([StockLevel(product_id=pid, on_hand=0, reserved=0) for pid in unstocked])
     return len(given)
 
 
