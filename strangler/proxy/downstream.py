@@ -57,7 +57,7 @@ class PipelineFull(Exception):
 
 class ClientProtocol(RequestHead, asyncio.Protocol):
     __slots__ = (
-        "server", "limits", "parser", "transport", "client_ip", "client_ip_b", "active", "queue",
+        "server", "limits", "parser", "transport", "client_ip", "forwarded_for", "active", "queue",
         "parsing", "pause_mask", "write_paused", "closing", "last_io", "refusal", "in_head", "head_started",
         "head_pending", "url", "headers", "hmap", "hbytes", "nheaders", "content_length", "te",
         "conn_tokens", "host", "rid", "traceparent", "tracestate", "expect", "body_count", "counted",
@@ -73,7 +73,7 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.client_ip = ""
-        self.client_ip_b = b""
+        self.forwarded_for = b""  # this client's X-Forwarded-For and -Proto lines, built once per connection
         self.active: Exchange | None = None  # the exchange whose response is being produced
         self.queue: deque[Exchange] = deque()  # pipelined requests waiting their turn
         self.parsing: Exchange | None = None  # the exchange whose request body is being read
@@ -95,7 +95,7 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
 
     def _reset(self) -> None:
         self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: list[bytes] = []  # "Name: value" lines to pass on
         self.hmap: dict[bytes, bytes] = {}
         self.hbytes = 0
         self.nheaders = 0
@@ -139,7 +139,7 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
         server.connections.add(self)
         self.counted = True
         server.metrics.connections += 1
-        self.client_ip_b = ip.encode()
+        self.forwarded_for = b"X-Forwarded-For: " + ip.encode() + b"\r\nX-Forwarded-Proto: http"
         self.last_io = server.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -269,7 +269,8 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
         self.active = None
         if ex.tunneled:
             return  # the connection is a tunnel's now
-        self.resume(PAUSE_BODY | PAUSE_UPSTREAM)  # whatever that exchange paused, it no longer needs
+        if self.pause_mask:  # the usual case has nothing paused: skip the calls
+            self.resume(PAUSE_BODY | PAUSE_UPSTREAM)  # whatever that exchange paused, it no longer needs
         if self.refusal is not None and not self.queue and not ex.must_close and not self.transport.is_closing():
             self._send_refusal()
             return
@@ -284,7 +285,8 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
             if not self.queue and self.refusal is None:
                 self.resume(PAUSE_PIPELINE)
         else:
-            self.resume(PAUSE_PIPELINE)
+            if self.pause_mask:
+                self.resume(PAUSE_PIPELINE)
             self.last_io = self.server.loop.time()
         if ex.upgrade is not None and self.upgrade_rest is not None and self.active is None:
             # No 101: plain HTTP again, starting with what the client sent after the upgrade request.

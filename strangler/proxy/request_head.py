@@ -108,32 +108,32 @@ class RequestHead:
         lname = name.lower()
         kind = self.kinds.get(lname)
         if kind is None:
-            if b"_" in name:
+            if name.find(b"_") >= 0:  # not `in`: see strangler.proxy.paths.needs_check
                 return  # X-Forwarded_For would reach a WSGI app as HTTP_X_FORWARDED_FOR: drop, like nginx
-            self.headers.append((name, value))
+            self.headers.append(name + b": " + value)
             self.hmap[lname] = value
         elif kind == _HOST:
             if self.host is not None:
                 raise Refused(400, "bad_host", "duplicate Host")
             self.host = value
-            self.headers.append((name, value))
+            self.headers.append(name + b": " + value)
             self.hmap[lname] = value
         elif kind == _SINGLE:  # routing reads it: two copies would be routed on one, seen joined upstream
             if lname in self.hmap:
                 raise Refused(400, "duplicate_header", f"duplicate {lname.decode('latin-1')} header (it decides routing)")
-            if b"_" in name:
+            if name.find(b"_") >= 0:
                 return
-            self.headers.append((name, value))
+            self.headers.append(name + b": " + value)
             self.hmap[lname] = value
         elif kind >= _COOKIE:
             if kind == _COOKIE_SINGLE and lname in self.hmap:
                 raise Refused(400, "duplicate_header", "duplicate cookie header (it decides routing)")
             self.hmap[lname] = value  # routing and the override read the cookies as sent
-            if _OVERRIDE_COOKIE in value:  # the proxy's own: never passed on
+            if value.find(_OVERRIDE_COOKIE) >= 0:  # the proxy's own: never passed on
                 value = without_override_cookie(value)
                 if not value:
                     return
-            self.headers.append((name, value))
+            self.headers.append(name + b": " + value)
         elif kind == _DROP:
             pass
         elif kind == _UPGRADE:  # hop-by-hop: sent on only for an upgrade the route allows (_start_exchange)
@@ -160,7 +160,7 @@ class RequestHead:
             self.hmap[lname] = value  # decides the route; read by the proxy only, never forwarded
         else:  # _EXPECT
             self.expect = value.lower() == b"100-continue"
-            self.headers.append((name, value))
+            self.headers.append(name + b": " + value)
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -237,12 +237,12 @@ class RequestHead:
                 raise Refused(400, "bad_path", problem)
         if self.host is None and not version_10:
             raise Refused(400, "missing_host", "HTTP/1.1 requests need a Host header")
-        headers = self.headers
+        headers = self.headers  # "Name: value" lines, as received (on_header)
         hmap = self.hmap
         if self.conn_tokens:
             drop = {t for t in self.conn_tokens if t not in (b"close", b"keep-alive")}
-            if drop:
-                headers = [(n, v) for n, v in headers if n.lower() not in drop]
+            if drop:  # a field name never holds ":", so the line's first one ends it
+                headers = [h for h in headers if h[:h.index(b":")].lower() not in drop]
                 for name in drop:
                     hmap.pop(name, None)
 
@@ -289,19 +289,14 @@ class RequestHead:
                 tp = new_traceparent()
         elif rid is None:
             rid = new_request_id()
-        lines = [method_b + b" " + url + b" HTTP/1.1"]
-        lines += [n + b": " + v for n, v in headers]
-        lines.append(b"X-Forwarded-For: " + self.client_ip_b)
-        lines.append(b"X-Forwarded-Proto: http")
+        lines = [method_b + b" " + url + b" HTTP/1.1", *headers, self.forwarded_for]
         if self.host is not None:
             lines.append(b"X-Forwarded-Host: " + self.host)
-        lines.append(b"X-Request-ID: " + rid)
-        lines.append(b"traceparent: " + tp)
+        lines.append(b"X-Request-ID: " + rid + b"\r\ntraceparent: " + tp)
         if tracestate is not None:
             lines.append(b"tracestate: " + tracestate)
         if upgrade is not None:
-            lines.append(b"Upgrade: " + upgrade.strip())
-            lines.append(b"Connection: upgrade")
+            lines.append(b"Upgrade: " + upgrade.strip() + b"\r\nConnection: upgrade")
         lines.append(b"")
         keep_alive = keep_alive and not server.closing
         ex = Exchange(

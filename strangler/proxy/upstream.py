@@ -21,6 +21,18 @@ if TYPE_CHECKING:
 
 SMALL_BODY = 64 * 1024  # a head announcing at most this much body waits for it, to leave in one write
 
+# Response headers on_header does more with than pass on: hop-by-hop ones (HOP_BY_HOP) are dropped.
+_HOP, _CONNECTION, _TRANSFER_ENCODING, _UPGRADE, _CONTENT_LENGTH, _CONTENT_TYPE, _REQUEST_ID = range(7)
+_HEADER_KINDS = dict.fromkeys(HOP_BY_HOP, _HOP) | {
+    b"connection": _CONNECTION, b"transfer-encoding": _TRANSFER_ENCODING, b"upgrade": _UPGRADE,
+    b"content-length": _CONTENT_LENGTH, b"content-type": _CONTENT_TYPE, b"x-request-id": _REQUEST_ID,
+}
+# Spellings as most servers send them, so the common case skips lower(); the lower-case ones above
+# catch every other spelling.
+_HEADER_KINDS |= {name.title().replace(b"-Id", b"-ID"): kind for name, kind in list(_HEADER_KINDS.items())}
+_HEADER_KINDS |= {name.title(): kind for name, kind in list(_HEADER_KINDS.items())}
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
+
 
 class UpstreamError(Exception):
     """The upstream failed; `kind` is connect | timeout | lost | protocol."""
@@ -169,24 +181,34 @@ class UpstreamConnection(asyncio.Protocol):
             raise UpstreamError("protocol", "bytes after a complete response")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        lname = name.lower()
-        if lname in HOP_BY_HOP:
-            if lname == b"connection":
+        kind = _HEADER_KINDS.get(name)  # the usual spellings; anything else is lower-cased first
+        if kind is None:
+            lname = name.lower()
+            kind = _HEADER_KINDS.get(lname)
+            if kind is None:
+                self.headers.append((name, value))
+                return
+        if kind == _CONTENT_LENGTH:
+            self.has_length = True
+            self.small = value.isdigit() and len(value) < 6 and int(value) <= SMALL_BODY
+        elif kind == _CONTENT_TYPE:
+            self.content_type = value
+        elif kind == _REQUEST_ID:
+            self.has_request_id = True
+        elif kind == _CONNECTION:
+            if value not in _PLAIN_CONNECTION:  # "keep-alive" or "close" name no header to drop
                 drop = [t for t in connection_tokens(value) if t not in (b"close", b"keep-alive")]
                 if drop:
                     self._drop = (self._drop or []) + drop
-            elif lname == b"transfer-encoding":
-                self.chunked = True
-            elif lname == b"upgrade":
-                self.upgrade_to = value
             return
-        if lname == b"content-length":
-            self.has_length = True
-            self.small = value.isdigit() and len(value) < 6 and int(value) <= SMALL_BODY
-        elif lname == b"x-request-id":
-            self.has_request_id = True
-        elif lname == b"content-type":
-            self.content_type = value
+        elif kind == _TRANSFER_ENCODING:
+            self.chunked = True
+            return
+        elif kind == _UPGRADE:
+            self.upgrade_to = value
+            return
+        elif kind == _HOP:
+            return
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
