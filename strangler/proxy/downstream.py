@@ -18,7 +18,9 @@ import httptools
 from strangler.proxy.exchange import Exchange
 from strangler.proxy.forwarding import Forwarding
 from strangler.proxy.http1 import error_response
-from strangler.proxy.request_head import Refused, RequestHead, header_kinds
+from strangler.proxy.refusals import LIMIT_RETRY_AFTER, Refusals
+from strangler.proxy.request_head import Refused, RequestHead
+from strangler.proxy.request_headers import header_kinds
 from strangler.proxy.routing import CompiledTable
 from strangler.proxy.types import PAUSE_BODY, PAUSE_PIPELINE, PAUSE_UPGRADE, PAUSE_UPSTREAM
 
@@ -43,8 +45,6 @@ class Frontend(Protocol):
     forwarding: Forwarding  # handed to every exchange
 
 
-REFUSAL_LINGER = 2.0  # seconds a refused connection stays half-closed so the client reads the error
-LIMIT_RETRY_AFTER = 1  # seconds a client turned away by a limit is told to wait
 _READ_SLACK = 256 * 1024  # one socket read may hold the previous body's tail plus the next head
 # Bytes a client may send after an upgrade request's head before the answer (reading then pauses;
 # one read can hold this much).
@@ -55,7 +55,7 @@ class PipelineFull(Exception):
     """A request head arrived with `max_pipelined` requests already waiting on its connection."""
 
 
-class ClientProtocol(RequestHead, asyncio.Protocol):
+class ClientProtocol(RequestHead, Refusals, asyncio.Protocol):
     __slots__ = (
         "server", "limits", "parser", "transport", "client_ip", "forwarded_for", "active", "queue",
         "parsing", "pause_mask", "write_paused", "closing", "last_io", "refusal", "in_head", "head_started",
@@ -307,49 +307,3 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
         elif active is None and now - self.last_io > self.limits.keepalive_timeout:
             self.closing = True
             self.transport.close()
-
-    def _refuse(self, status: int, code: str, message: str, *, keep_queue: bool = False,
-                retry_after: int | None = None) -> None:
-        """Answer a protocol violation and close; after any response still being produced (and, with
-        `keep_queue`, after the pipelined requests already queued)."""
-        server = self.server
-        server.metrics.refused[status] += 1
-        if server.access_log.enabled:
-            method = self.parser.get_method() if self.url else b"-"
-            server.access_log.write(b"-", method.decode("latin-1"), self.url[:512], "-", "-", "-", status, 0.0,
-                                    0, False, code)
-        self.refusal = error_response(status, code, message, close=True,
-                                      retry_after=LIMIT_RETRY_AFTER if keep_queue else retry_after)
-        if not keep_queue:
-            self._drop_queue()
-        parsing, self.parsing = self.parsing, None
-        active = self.active
-        if active is not None and parsing is active:  # the exchange being served sent the broken request
-            if active.resp_started:  # its answer is under way: no clean way to say more than a reset
-                self.closing = True
-                self.refusal = None
-                active.cancel()
-                self.transport.abort()
-                return
-            self.active = None  # detached first, so its end does not look like a finished exchange
-            active.cancel()
-        self.pause(PAUSE_PIPELINE)
-        if self.active is None:
-            self._send_refusal()
-        # else: parsing has stopped; the refusal goes out when the active response ends
-
-    def _send_refusal(self) -> None:
-        refusal, self.refusal = self.refusal, None
-        self.closing = True
-        transport = self.transport
-        if refusal is not None:
-            transport.write(refusal)
-        # Half-close and linger so the client reads the error instead of a reset from unread input.
-        if transport.can_write_eof():
-            transport.write_eof()
-            transport.resume_reading()
-            self.server.loop.call_later(REFUSAL_LINGER, transport.close)
-        else:
-            transport.close()
-
-

@@ -41,7 +41,8 @@ from strangler.proxy.types import (
     Decision,
     Side,
 )
-from strangler.proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool
+from strangler.proxy.upstream import UpstreamConnection, UpstreamError
+from strangler.proxy.upstream_pool import UpstreamPool
 
 if TYPE_CHECKING:
     from strangler.proxy.forwarding import Forwarding

@@ -47,7 +47,7 @@ class CompiledTable:
         self.table = table
         self.routing_headers = routing_headers(table)
         self.owned_headers = owned_headers(table)
-        self.header_kinds: dict[bytes, int] | None = None  # built from the two above by strangler.proxy.request_head
+        self.header_kinds: dict[bytes, int] | None = None  # built from the two above by strangler.proxy.request_headers
         self._entries = tuple(
             (
                 r.prefix.rstrip("/"),  # "" for "/": matches everything

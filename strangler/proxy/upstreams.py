@@ -15,7 +15,7 @@ from strangler.proxy.config import ConfigError
 from strangler.proxy.credentials import HEADER as CREDENTIAL_HEADER
 from strangler.proxy.credentials import PAIR_SEPARATOR, CredentialSource, Keyring
 from strangler.proxy.types import MONOLITH, BreakerPolicy, BreakerState, RouteTable, Target
-from strangler.proxy.upstream import UpstreamPool
+from strangler.proxy.upstream_pool import UpstreamPool
 
 
 class Upstreams:
