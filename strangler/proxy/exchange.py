@@ -155,7 +155,7 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
         now = self.fwd.loop.time()
         self.body_deadline = now + route.deadlines.body
         self.resp_deadline = now + route.deadlines.response
-        if self.buffers_body():
+        if not self.body_done and self.buffers_body():
             self.waiting_body = True
             side = self.decision.side
             self.target = route.service if side is Side.SERVICE and route.service else MONOLITH
