@@ -48,12 +48,13 @@ class AccessLog:
     """Request lines are kept as tuples and formatted in batches (every PENDING_LINES requests and on
     each sweep tick): per request the proxy only appends a tuple."""
 
-    __slots__ = ("enabled", "_fast", "_installed", "_pending", "_direct")
+    __slots__ = ("enabled", "_stream", "_fast", "_installed", "_pending", "_direct")
 
     PENDING_LINES = 256  # about 64 KiB of formatted lines
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
         self.enabled = enabled
+        self._stream = stream  # of the buffered handler; stderr when None
         self._fast: BufferedLineHandler | None = None
         self._installed = False
         self._pending: list[tuple[bytes, str, bytes, str, str, str, int, float, int, bool, str]] = []
@@ -61,7 +62,7 @@ class AccessLog:
 
     def start(self) -> None:
         if self.enabled and not LOGGER.handlers:
-            self._fast = BufferedLineHandler()
+            self._fast = BufferedLineHandler(self._stream)
             LOGGER.addHandler(self._fast)
             LOGGER.setLevel(logging.INFO)
             LOGGER.propagate = False
