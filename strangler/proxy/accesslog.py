@@ -45,20 +45,29 @@ class BufferedLineHandler(logging.Handler):
 
 
 class AccessLog:
-    __slots__ = ("enabled", "_fast", "_installed")
+    """Request lines are kept as tuples and formatted in batches (every PENDING_LINES requests and on
+    each sweep tick): per request the proxy only appends a tuple."""
 
-    def __init__(self, enabled: bool) -> None:
+    __slots__ = ("enabled", "_stream", "_fast", "_installed", "_pending", "_direct")
+
+    PENDING_LINES = 256  # about 64 KiB of formatted lines
+
+    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
         self.enabled = enabled
+        self._stream = stream  # of the buffered handler; stderr when None
         self._fast: BufferedLineHandler | None = None
         self._installed = False
+        self._pending: list[tuple[bytes, str, bytes, str, str, str, int, float, int, bool, str]] = []
+        self._direct = False  # lines go to our buffered handler alone: re-checked on every flush
 
     def start(self) -> None:
         if self.enabled and not LOGGER.handlers:
-            self._fast = BufferedLineHandler()
+            self._fast = BufferedLineHandler(self._stream)
             LOGGER.addHandler(self._fast)
             LOGGER.setLevel(logging.INFO)
             LOGGER.propagate = False
             self._installed = True
+        self._direct = self._sole_handler()
 
     def stop(self) -> None:
         self.flush()
@@ -67,26 +76,44 @@ class AccessLog:
             LOGGER.propagate = True
             self._installed = False
         self._fast = None
+        self._direct = False
 
     def flush(self) -> None:
+        if self._pending:
+            self._format_pending()
+        self._direct = self._sole_handler()
         if self._fast is not None:
             self._fast.flush()
+
+    def _sole_handler(self) -> bool:
+        fast = self._fast
+        return fast is not None and LOGGER.handlers == [fast] and LOGGER.isEnabledFor(logging.INFO)
 
     def write(
         self, request_id: bytes, method: str, path: bytes, route: str, side: str, target: str, status: int,
         duration: float, retries: int, fallback: bool, reason: str,
     ) -> None:
-        fast = self._fast
-        if fast is None and not LOGGER.isEnabledFor(logging.INFO):
+        if self._direct:  # formatted later, in a batch (the line's fields are immutable)
+            pending = self._pending
+            pending.append((request_id, method, path, route, side, target, status, duration, retries, fallback,
+                            reason))
+            if len(pending) >= self.PENDING_LINES:
+                self._format_pending()
             return
-        # Hand-built JSON: request ids are validated [A-Za-z0-9._-], methods are tokens, route
-        # names are checked by config; only the path needs escaping.
-        line = (
-            f'{{"request_id":"{request_id.decode()}","method":"{method}","path":{_json_str(path.decode("latin-1"))},'
-            f'"route":"{route}","side":"{side}","target":"{target}","status":{status},"duration_ms":{duration * 1000:.3f},'
-            f'"retries":{retries},"fallback":{"true" if fallback else "false"},"reason":"{reason}"}}'
-        )
-        self._emit(fast, line)
+        if self._fast is None and not LOGGER.isEnabledFor(logging.INFO):
+            return
+        self._emit(self._fast, _request_line(request_id, method, path, route, side, target, status, duration,
+                                             retries, fallback, reason))
+
+    def _format_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        lines = [_request_line(*fields) for fields in pending]
+        if self._fast is not None and self._sole_handler():
+            for line in lines:
+                self._fast.append(line)
+        else:  # a handler was attached since the last tick: these lines go through logging too
+            for line in lines:
+                self._emit(self._fast, line)
 
     def write_tunnel(
         self, request_id: bytes, route: str, side: str, target: str, duration: float, bytes_up: int,
@@ -96,6 +123,8 @@ class AccessLog:
         fast = self._fast
         if fast is None and not LOGGER.isEnabledFor(logging.INFO):
             return
+        if self._pending:
+            self._format_pending()  # keep the lines in order
         line = (
             f'{{"event":"tunnel_closed","request_id":"{request_id.decode()}","route":"{route}","side":"{side}",'
             f'"target":"{target}","duration_ms":{duration * 1000:.3f},"bytes_up":{bytes_up},'
@@ -110,3 +139,14 @@ class AccessLog:
             fast.append(line)
         else:
             LOGGER.handle(LOGGER.makeRecord(LOGGER.name, logging.INFO, "strangler.access", 0, line, None, None))
+
+
+def _request_line(request_id: bytes, method: str, path: bytes, route: str, side: str, target: str, status: int,
+                  duration: float, retries: int, fallback: bool, reason: str) -> str:
+    # Hand-built JSON: request ids are validated [A-Za-z0-9._-], methods are tokens, route names are
+    # checked by config; only the path needs escaping.
+    return (
+        f'{{"request_id":"{request_id.decode()}","method":"{method}","path":{_json_str(path.decode("latin-1"))},'
+        f'"route":"{route}","side":"{side}","target":"{target}","status":{status},"duration_ms":{duration * 1000:.3f},'
+        f'"retries":{retries},"fallback":{"true" if fallback else "false"},"reason":"{reason}"}}'
+    )

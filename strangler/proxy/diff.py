@@ -9,6 +9,8 @@ from strangler.proxy.types import Route
 
 MAX_BODY = 1024 * 1024  # bodies are compared up to this size; larger ones only by status and headers
 _MISSING = "<missing>"
+# compare_headers of a route -> (lower-case name as bytes, diff field); routes are few and rarely change.
+_HEADER_KEYS: dict[tuple[str, ...], tuple[tuple[bytes, str], ...]] = {}
 
 
 class Response:
@@ -26,11 +28,14 @@ def compare(a: Response, b: Response, route: Route) -> dict[str, tuple[Any, Any]
     diffs: dict[str, tuple[Any, Any]] = {}
     if a.status != b.status:
         diffs["status"] = (a.status, b.status)
-    for name in route.shadow.compare_headers:
-        key = name.lower().encode("latin-1")
+    names = route.shadow.compare_headers
+    keys = _HEADER_KEYS.get(names)
+    if keys is None:
+        keys = _HEADER_KEYS[names] = tuple((n.lower().encode("latin-1"), f"header:{n.lower()}") for n in names)
+    for key, field in keys:
         va, vb = _header(a.headers, key), _header(b.headers, key)
         if va != vb:
-            diffs[f"header:{name.lower()}"] = (va, vb)
+            diffs[field] = (va, vb)
     if a.truncated or b.truncated:
         return diffs  # bodies too large to compare fairly
     if a.body == b.body:

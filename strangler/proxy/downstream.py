@@ -18,7 +18,9 @@ import httptools
 from strangler.proxy.exchange import Exchange
 from strangler.proxy.forwarding import Forwarding
 from strangler.proxy.http1 import error_response
-from strangler.proxy.request_head import Refused, RequestHead, header_kinds
+from strangler.proxy.refusals import LIMIT_RETRY_AFTER, Refusals
+from strangler.proxy.request_head import Refused, RequestHead
+from strangler.proxy.request_headers import header_kinds
 from strangler.proxy.routing import CompiledTable
 from strangler.proxy.types import PAUSE_BODY, PAUSE_PIPELINE, PAUSE_UPGRADE, PAUSE_UPSTREAM
 
@@ -43,8 +45,6 @@ class Frontend(Protocol):
     forwarding: Forwarding  # handed to every exchange
 
 
-REFUSAL_LINGER = 2.0  # seconds a refused connection stays half-closed so the client reads the error
-LIMIT_RETRY_AFTER = 1  # seconds a client turned away by a limit is told to wait
 _READ_SLACK = 256 * 1024  # one socket read may hold the previous body's tail plus the next head
 # Bytes a client may send after an upgrade request's head before the answer (reading then pauses;
 # one read can hold this much).
@@ -55,9 +55,9 @@ class PipelineFull(Exception):
     """A request head arrived with `max_pipelined` requests already waiting on its connection."""
 
 
-class ClientProtocol(RequestHead, asyncio.Protocol):
+class ClientProtocol(RequestHead, Refusals, asyncio.Protocol):
     __slots__ = (
-        "server", "limits", "parser", "transport", "client_ip", "client_ip_b", "active", "queue",
+        "server", "limits", "parser", "transport", "client_ip", "forwarded_for", "active", "queue",
         "parsing", "pause_mask", "write_paused", "closing", "last_io", "refusal", "in_head", "head_started",
         "head_pending", "url", "headers", "hmap", "hbytes", "nheaders", "content_length", "te",
         "conn_tokens", "host", "rid", "traceparent", "tracestate", "expect", "body_count", "counted",
@@ -73,7 +73,7 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.client_ip = ""
-        self.client_ip_b = b""
+        self.forwarded_for = b""  # this client's X-Forwarded-For and -Proto lines, built once per connection
         self.active: Exchange | None = None  # the exchange whose response is being produced
         self.queue: deque[Exchange] = deque()  # pipelined requests waiting their turn
         self.parsing: Exchange | None = None  # the exchange whose request body is being read
@@ -95,7 +95,7 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
 
     def _reset(self) -> None:
         self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: list[bytes] = []  # "Name: value" lines to pass on
         self.hmap: dict[bytes, bytes] = {}
         self.hbytes = 0
         self.nheaders = 0
@@ -139,7 +139,7 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
         server.connections.add(self)
         self.counted = True
         server.metrics.connections += 1
-        self.client_ip_b = ip.encode()
+        self.forwarded_for = b"X-Forwarded-For: " + ip.encode() + b"\r\nX-Forwarded-Proto: http"
         self.last_io = server.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -269,7 +269,8 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
         self.active = None
         if ex.tunneled:
             return  # the connection is a tunnel's now
-        self.resume(PAUSE_BODY | PAUSE_UPSTREAM)  # whatever that exchange paused, it no longer needs
+        if self.pause_mask:  # the usual case has nothing paused: skip the calls
+            self.resume(PAUSE_BODY | PAUSE_UPSTREAM)  # whatever that exchange paused, it no longer needs
         if self.refusal is not None and not self.queue and not ex.must_close and not self.transport.is_closing():
             self._send_refusal()
             return
@@ -284,7 +285,8 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
             if not self.queue and self.refusal is None:
                 self.resume(PAUSE_PIPELINE)
         else:
-            self.resume(PAUSE_PIPELINE)
+            if self.pause_mask:
+                self.resume(PAUSE_PIPELINE)
             self.last_io = self.server.loop.time()
         if ex.upgrade is not None and self.upgrade_rest is not None and self.active is None:
             # No 101: plain HTTP again, starting with what the client sent after the upgrade request.
@@ -305,49 +307,3 @@ class ClientProtocol(RequestHead, asyncio.Protocol):
         elif active is None and now - self.last_io > self.limits.keepalive_timeout:
             self.closing = True
             self.transport.close()
-
-    def _refuse(self, status: int, code: str, message: str, *, keep_queue: bool = False,
-                retry_after: int | None = None) -> None:
-        """Answer a protocol violation and close; after any response still being produced (and, with
-        `keep_queue`, after the pipelined requests already queued)."""
-        server = self.server
-        server.metrics.refused[status] += 1
-        if server.access_log.enabled:
-            method = self.parser.get_method() if self.url else b"-"
-            server.access_log.write(b"-", method.decode("latin-1"), self.url[:512], "-", "-", "-", status, 0.0,
-                                    0, False, code)
-        self.refusal = error_response(status, code, message, close=True,
-                                      retry_after=LIMIT_RETRY_AFTER if keep_queue else retry_after)
-        if not keep_queue:
-            self._drop_queue()
-        parsing, self.parsing = self.parsing, None
-        active = self.active
-        if active is not None and parsing is active:  # the exchange being served sent the broken request
-            if active.resp_started:  # its answer is under way: no clean way to say more than a reset
-                self.closing = True
-                self.refusal = None
-                active.cancel()
-                self.transport.abort()
-                return
-            self.active = None  # detached first, so its end does not look like a finished exchange
-            active.cancel()
-        self.pause(PAUSE_PIPELINE)
-        if self.active is None:
-            self._send_refusal()
-        # else: parsing has stopped; the refusal goes out when the active response ends
-
-    def _send_refusal(self) -> None:
-        refusal, self.refusal = self.refusal, None
-        self.closing = True
-        transport = self.transport
-        if refusal is not None:
-            transport.write(refusal)
-        # Half-close and linger so the client reads the error instead of a reset from unread input.
-        if transport.can_write_eof():
-            transport.write_eof()
-            transport.resume_reading()
-            self.server.loop.call_later(REFUSAL_LINGER, transport.close)
-        else:
-            transport.close()
-
-

@@ -4,20 +4,19 @@ Bodies never pass through queues: request chunks are written to the upstream tra
 client parser's callback (strangler.proxy.request_body, which reads small bodies whole first),
 response chunks to the client transport from the upstream parser's callback
 (strangler.proxy.relay). The first attempt on a pooled connection needs no task at all; a
-coroutine is started only to connect, back off, retry or fall back. Timeouts and total deadlines
+coroutine (strangler.proxy.attempts) is started only to connect, back off, retry or fall back. Timeouts and total deadlines
 are in strangler.proxy.deadlines.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
-import random
 import time
 from typing import TYPE_CHECKING
 
 from strangler.proxy import tracing
+from strangler.proxy.attempts import ABORTED_ERROR, Attempts
 from strangler.proxy.breaker import CircuitBreaker
 from strangler.proxy.deadlines import Deadlines
 from strangler.proxy.diff import MAX_BODY as SHADOW_CAPTURE  # the primary's answer is kept for comparison
@@ -25,15 +24,11 @@ from strangler.proxy.http1 import error_response
 from strangler.proxy.relay import REROUTE_STATUS, ResponseRelay
 from strangler.proxy.request_body import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestBody
 from strangler.proxy.retry import (
-    ABORTED,
     BREAKER_OPEN,
     CLIENT_TIMEOUT,
     TIMEOUT,
-    Step,
-    backoff_cap,
     give_up_answer,
     may_resend,
-    next_step,
 )
 from strangler.proxy.types import (
     MONOLITH,
@@ -41,21 +36,19 @@ from strangler.proxy.types import (
     Decision,
     Side,
 )
-from strangler.proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool
+from strangler.proxy.upstream import UpstreamConnection, UpstreamError
+from strangler.proxy.upstream_pool import UpstreamPool
 
 if TYPE_CHECKING:
     from strangler.proxy.forwarding import Forwarding
 
-log = logging.getLogger("strangler.proxy")
-
 __all__ = ["BODY_CHUNKED", "BODY_LENGTH", "BODY_NONE", "Exchange"]
-_BREAKER_OPEN = UpstreamError(BREAKER_OPEN, "circuit breaker open")
-_ABORTED = UpstreamError(ABORTED, "client went away")
 
 
-class Exchange(RequestBody, Deadlines, ResponseRelay):
-    """One request from the client's head to the end of the answer: the attempts here, the request
-    body in RequestBody, the clocks in Deadlines, the upstream's answer relayed in ResponseRelay."""
+class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
+    """One request from the client's head to the end of the answer: the first attempt here, retries
+    and fallback in Attempts, the request body in RequestBody, the clocks in Deadlines, the
+    upstream's answer relayed in ResponseRelay."""
 
     __slots__ = (
         "fwd", "client", "decision", "method", "method_b", "url", "head_common", "has_host",
@@ -162,7 +155,7 @@ class Exchange(RequestBody, Deadlines, ResponseRelay):
         now = self.fwd.loop.time()
         self.body_deadline = now + route.deadlines.body
         self.resp_deadline = now + route.deadlines.response
-        if self.buffers_body():
+        if not self.body_done and self.buffers_body():
             self.waiting_body = True
             side = self.decision.side
             self.target = route.service if side is Side.SERVICE and route.service else MONOLITH
@@ -194,94 +187,10 @@ class Exchange(RequestBody, Deadlines, ResponseRelay):
         self.task = self.fwd.loop.create_task(self.run())
 
     def _fast_done(self, error: UpstreamError | None) -> None:
-        if error is None or error is _ABORTED:
+        if error is None or error is ABORTED_ERROR:
             self._finish()
         else:
             self.task = self.fwd.loop.create_task(self.run(error))
-
-    async def run(self, first: UpstreamError | None = None) -> None:
-        """Attempts, retries and fallback as retry.next_step decides; `first` is the outcome of an
-        attempt start() already made."""
-        fwd = self.fwd
-        route = self.decision.route
-        side = self.decision.side
-        error: UpstreamError | None = None
-        try:
-            while True:
-                target = route.service if side is Side.SERVICE and route.service else MONOLITH
-                self.target = target
-                breaker = fwd.upstreams.breakers[target]
-                can_fallback = side is Side.SERVICE and route.fallback and self.idempotent
-                attempt = 0
-                step = Step.GIVE_UP
-                while True:
-                    if first is not None:
-                        error, first = first, None
-                    elif self.expired is not None:
-                        error = self.expired
-                    elif breaker.allow():
-                        self.reroute = self.idempotent and (attempt < route.retry.attempts or can_fallback)
-                        error = await self._attempt(fwd.upstreams.pools[target], breaker)
-                    else:
-                        error = _BREAKER_OPEN
-                    if error is None:
-                        break
-                    if self.upgrade is not None:  # a tunnel's handshake goes once, to the side decided
-                        step = Step.GIVE_UP
-                    else:
-                        step = next_step(self.method, error.kind, attempt, side, route,
-                                         response_started=self.resp_started, replayable=self.retained,
-                                         idempotency_key=self.idempotency_key)
-                    if step is not Step.RETRY:
-                        break
-                    attempt += 1
-                    self.retries += 1
-                    fwd.metrics.retries[(route.name, target)] += 1
-                    await asyncio.sleep(random.uniform(0, backoff_cap(route.retry, attempt)))  # full jitter
-                    if self.gone:
-                        error = _ABORTED
-                        break
-                    if self.expired is not None:
-                        error = self.expired
-                        break
-                if error is None or error is _ABORTED or step is not Step.FALL_BACK:
-                    break
-                side = Side.MONOLITH
-                self.fallback = True
-                fwd.metrics.fallbacks[route.name] += 1
-            if error is not None and error is not _ABORTED:
-                self._fail(error, side)
-        except asyncio.CancelledError:
-            self._abort_upstream()
-            raise
-        except Exception as exc:  # a bug here must still answer the client and free the connection
-            log.exception("internal error while proxying")
-            self._abort_upstream()
-            self._fail(UpstreamError("internal", f"internal error: {type(exc).__name__}"), Side.MONOLITH)
-        finally:
-            self._finish()
-
-    async def _attempt(self, pool: UpstreamPool, breaker: CircuitBreaker) -> UpstreamError | None:
-        if self.gone:
-            breaker.on_cancel()
-            return _ABORTED
-        conn = pool.get_idle() if self.upgrade is None else None  # a tunnel takes a fresh connection
-        if conn is None:
-            try:
-                conn = await pool.connect()
-            except UpstreamError as exc:
-                breaker.on_failure()
-                return exc
-            if self.gone:
-                conn.abort()
-                breaker.on_cancel()
-                return _ABORTED
-        waiter = self.waiter = self.fwd.loop.create_future()
-        self._begin(conn, pool, breaker)
-        try:
-            return await waiter
-        finally:
-            self.deadline = 0.0
 
     def _begin(self, conn: UpstreamConnection, pool: UpstreamPool, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
@@ -322,7 +231,7 @@ class Exchange(RequestBody, Deadlines, ResponseRelay):
         if breaker is not None:
             if error is None:
                 breaker.on_failure() if self.resp_status in REROUTE_STATUS else breaker.on_success()
-            elif error is _ABORTED or error.kind == CLIENT_TIMEOUT:  # not the upstream's doing
+            elif error is ABORTED_ERROR or error.kind == CLIENT_TIMEOUT:  # not the upstream's doing
                 breaker.on_cancel()
             else:
                 breaker.on_failure()
@@ -340,7 +249,7 @@ class Exchange(RequestBody, Deadlines, ResponseRelay):
             self._finish()
             return
         self._abort_upstream()
-        self._resolve(_ABORTED)
+        self._resolve(ABORTED_ERROR)
 
     # -- the end ------------------------------------------------------------------------------------
     def _fail(self, error: UpstreamError, side: Side) -> None:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from strangler.proxy.diff import MAX_BODY, Response
-from strangler.proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool
+from strangler.proxy.upstream import UpstreamConnection, UpstreamError
+from strangler.proxy.upstream_pool import UpstreamPool
 
 
 class Budget(Protocol):

@@ -18,6 +18,9 @@ from strangler.proxy.upstream import UpstreamConnection, UpstreamError
 REROUTE_STATUS = frozenset({502, 503, 504})  # an upstream saying "not me, not now": safe to try elsewhere
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _COALESCE_BELOW = 16384  # a response head and a first body chunk smaller than this go out in one write
+# Content-Type values as upstreams send them -> media type: upstreams repeat a handful of values.
+_MEDIA_TYPES: dict[bytes, str] = {}
+_MEDIA_TYPES_KEPT = 256  # past this many distinct values, new ones are parsed each time
 
 
 class ResponseRelay:
@@ -38,25 +41,31 @@ class ResponseRelay:
         self._settle(None)  # the status decides; settle before the client can see the answer
         client = self.client
         close = not self.keep_alive or client.closing
-        lines = [n + b": " + v for n, v in headers]
+        lines = [status_line(status)]
+        for name, value in headers:
+            lines += (name, b": ", value, b"\r\n")
         if not conn.has_length:
             if self.version_10:
                 close = True
             else:
                 self.resp_chunked = True
-                lines.append(b"Transfer-Encoding: chunked")
+                lines.append(b"Transfer-Encoding: chunked\r\n")
         if not conn.has_request_id:
-            lines.append(b"X-Request-ID: " + self.request_id)
+            lines += (b"X-Request-ID: ", self.request_id, b"\r\n")
         if close:
             self.must_close = True
-            lines.append(b"Connection: close")
+            lines.append(b"Connection: close\r\n")
         elif self.version_10:
-            lines.append(b"Connection: keep-alive")
+            lines.append(b"Connection: keep-alive\r\n")
         lines.append(b"\r\n")
-        self.out_head = status_line(status) + b"\r\n".join(lines)
+        self.out_head = b"".join(lines)
         ctype = conn.content_type
         if ctype is not None and self.resp_deadline:
-            media = ctype.partition(b";")[0].strip().lower().decode("latin-1")
+            media = _MEDIA_TYPES.get(ctype)
+            if media is None:
+                media = ctype.partition(b";")[0].strip().lower().decode("latin-1")
+                if len(_MEDIA_TYPES) < _MEDIA_TYPES_KEPT:
+                    _MEDIA_TYPES[ctype] = media
             if media in self.decision.route.deadlines.stream_types:
                 self.resp_deadline = 0.0  # a stream: only the read timeout, between chunks (strangler.proxy.deadlines)
         if client.write_paused:

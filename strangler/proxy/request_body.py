@@ -104,4 +104,6 @@ class RequestBody:
         if not self.retained:
             self.body_buf = []
         self.pending = 0
-        self.client.resume(PAUSE_BODY)
+        client = self.client
+        if client.pause_mask:
+            client.resume(PAUSE_BODY)

@@ -24,9 +24,24 @@ from strangler.proxy.http1 import (
     valid_traceparent,
 )
 from strangler.proxy.paths import needs_check, path_problem
+from strangler.proxy.request_headers import (
+    CL,
+    CONNECTION,
+    COOKIE,
+    COOKIE_SINGLE,
+    DROP,
+    HOST,
+    OVERRIDE,
+    OVERRIDE_COOKIE_BYTES,
+    RID,
+    SINGLE,
+    TE,
+    TRACEPARENT,
+    TRACESTATE,
+    UPGRADE,
+    without_override_cookie,
+)
 from strangler.proxy.routing import (
-    OVERRIDE_COOKIE,
-    CompiledTable,
     RequestInfo,
     cohort_bucket,
     cohort_key,
@@ -37,46 +52,9 @@ from strangler.proxy.routing import (
 from strangler.proxy.types import PAUSE_PIPELINE
 from strangler.proxy.upgrade import upgrade_refusal
 
-# Request headers that need more than "copy it": value is what on_header does with them.
-_DROP, _CONNECTION, _TE, _CL, _HOST, _RID, _TRACEPARENT, _TRACESTATE, _OVERRIDE, _EXPECT, _UPGRADE = range(11)
-# Per route table (header_kinds): a header routing reads, refused twice; Cookie, minus the proxy's override.
-_SINGLE, _COOKIE, _COOKIE_SINGLE = range(11, 14)
-_SPECIAL = {
-    b"connection": _CONNECTION, b"keep-alive": _DROP, b"proxy-authenticate": _DROP,
-    b"proxy-authorization": _DROP, b"te": _DROP, b"trailer": _DROP, b"upgrade": _UPGRADE,
-    b"proxy-connection": _DROP, b"transfer-encoding": _TE, b"content-length": _CL, b"host": _HOST,
-    # The proxy is the edge: whatever a client claims about forwarding is replaced, not trusted.
-    b"x-forwarded-for": _DROP, b"x-forwarded-proto": _DROP, b"x-forwarded-host": _DROP, b"forwarded": _DROP,
-    b"x-request-id": _RID, b"traceparent": _TRACEPARENT, b"tracestate": _TRACESTATE,
-    b"x-strangler-override": _OVERRIDE, b"expect": _EXPECT,
-    # Only the proxy signs requests to services (strangler.proxy.credentials); a client's own is dropped.
-    b"x-internal-credential": _DROP,
-}
-_OVERRIDE_COOKIE = OVERRIDE_COOKIE.encode()
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")}
 MAX_CONTENT_LENGTH_DIGITS = 18  # a longer Content-Length is refused before int() sees it
 UPGRADE_RETRY_AFTER = 1  # seconds a handshake turned away by the tunnel caps is told to wait
-
-
-def header_kinds(compiled: CompiledTable) -> dict[bytes, int]:
-    """on_header's table for a route table: the fixed specials, plus the headers the table routes on
-    (refused twice) and the ones the proxy owns (dropped). Built once per compiled table."""
-    kinds = compiled.header_kinds
-    if kinds is None:
-        kinds = dict(_SPECIAL)
-        for name in compiled.routing_headers:
-            kinds.setdefault(name, _SINGLE)  # Host and the override keep their own handling
-        kinds[b"cookie"] = _COOKIE_SINGLE if b"cookie" in compiled.routing_headers else _COOKIE
-        for name in compiled.owned_headers:
-            kinds[name] = _DROP
-        compiled.header_kinds = kinds
-    return kinds
-
-
-def without_override_cookie(value: bytes) -> bytes:
-    """The Cookie header minus the proxy's own override cookie (read by the proxy, meant for no one else)."""
-    kept = [part for part in value.split(b";") if part.strip().partition(b"=")[0] != _OVERRIDE_COOKIE]
-    return b";".join(kept).strip()
 
 
 class Refused(Exception):
@@ -108,59 +86,59 @@ class RequestHead:
         lname = name.lower()
         kind = self.kinds.get(lname)
         if kind is None:
-            if b"_" in name:
+            if name.find(b"_") >= 0:  # not `in`: see strangler.proxy.paths.needs_check
                 return  # X-Forwarded_For would reach a WSGI app as HTTP_X_FORWARDED_FOR: drop, like nginx
-            self.headers.append((name, value))
+            self.headers.append(name + b": " + value)
             self.hmap[lname] = value
-        elif kind == _HOST:
+        elif kind == HOST:
             if self.host is not None:
                 raise Refused(400, "bad_host", "duplicate Host")
             self.host = value
-            self.headers.append((name, value))
+            self.headers.append(name + b": " + value)
             self.hmap[lname] = value
-        elif kind == _SINGLE:  # routing reads it: two copies would be routed on one, seen joined upstream
+        elif kind == SINGLE:  # routing reads it: two copies would be routed on one, seen joined upstream
             if lname in self.hmap:
                 raise Refused(400, "duplicate_header", f"duplicate {lname.decode('latin-1')} header (it decides routing)")
-            if b"_" in name:
+            if name.find(b"_") >= 0:
                 return
-            self.headers.append((name, value))
+            self.headers.append(name + b": " + value)
             self.hmap[lname] = value
-        elif kind >= _COOKIE:
-            if kind == _COOKIE_SINGLE and lname in self.hmap:
+        elif kind >= COOKIE:
+            if kind == COOKIE_SINGLE and lname in self.hmap:
                 raise Refused(400, "duplicate_header", "duplicate cookie header (it decides routing)")
             self.hmap[lname] = value  # routing and the override read the cookies as sent
-            if _OVERRIDE_COOKIE in value:  # the proxy's own: never passed on
+            if value.find(OVERRIDE_COOKIE_BYTES) >= 0:  # the proxy's own: never passed on
                 value = without_override_cookie(value)
                 if not value:
                     return
-            self.headers.append((name, value))
-        elif kind == _DROP:
+            self.headers.append(name + b": " + value)
+        elif kind == DROP:
             pass
-        elif kind == _UPGRADE:  # hop-by-hop: sent on only for an upgrade the route allows (_start_exchange)
+        elif kind == UPGRADE:  # hop-by-hop: sent on only for an upgrade the route allows (_start_exchange)
             self.upgrade = value if self.upgrade is None else self.upgrade + b"," + value
-        elif kind == _CONNECTION:
+        elif kind == CONNECTION:
             self.conn_tokens = (self.conn_tokens or []) + connection_tokens(value)
-        elif kind == _TE:
+        elif kind == TE:
             self.te = value if self.te is None else self.te + b"," + value
-        elif kind == _CL:
+        elif kind == CL:
             if self.content_length != -1:
                 raise Refused(400, "bad_content_length", "duplicate Content-Length")
             if not value.isdigit() or len(value) > MAX_CONTENT_LENGTH_DIGITS:
                 raise Refused(400, "bad_content_length", "invalid Content-Length")
             self.content_length = int(value)
-        elif kind == _RID:
+        elif kind == RID:
             self.rid = value
-        elif kind == _TRACEPARENT:
+        elif kind == TRACEPARENT:
             self.traceparent = value
-        elif kind == _TRACESTATE:
+        elif kind == TRACESTATE:
             self.tracestate = value
-        elif kind == _OVERRIDE:
+        elif kind == OVERRIDE:
             if lname in self.hmap:
                 raise Refused(400, "duplicate_header", "duplicate x-strangler-override header")
             self.hmap[lname] = value  # decides the route; read by the proxy only, never forwarded
-        else:  # _EXPECT
+        else:  # EXPECT
             self.expect = value.lower() == b"100-continue"
-            self.headers.append((name, value))
+            self.headers.append(name + b": " + value)
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -237,12 +215,12 @@ class RequestHead:
                 raise Refused(400, "bad_path", problem)
         if self.host is None and not version_10:
             raise Refused(400, "missing_host", "HTTP/1.1 requests need a Host header")
-        headers = self.headers
+        headers = self.headers  # "Name: value" lines, as received (on_header)
         hmap = self.hmap
         if self.conn_tokens:
             drop = {t for t in self.conn_tokens if t not in (b"close", b"keep-alive")}
-            if drop:
-                headers = [(n, v) for n, v in headers if n.lower() not in drop]
+            if drop:  # a field name never holds ":", so the line's first one ends it
+                headers = [h for h in headers if h[:h.index(b":")].lower() not in drop]
                 for name in drop:
                     hmap.pop(name, None)
 
@@ -289,19 +267,14 @@ class RequestHead:
                 tp = new_traceparent()
         elif rid is None:
             rid = new_request_id()
-        lines = [method_b + b" " + url + b" HTTP/1.1"]
-        lines += [n + b": " + v for n, v in headers]
-        lines.append(b"X-Forwarded-For: " + self.client_ip_b)
-        lines.append(b"X-Forwarded-Proto: http")
+        lines = [method_b + b" " + url + b" HTTP/1.1", *headers, self.forwarded_for]
         if self.host is not None:
             lines.append(b"X-Forwarded-Host: " + self.host)
-        lines.append(b"X-Request-ID: " + rid)
-        lines.append(b"traceparent: " + tp)
+        lines.append(b"X-Request-ID: " + rid + b"\r\ntraceparent: " + tp)
         if tracestate is not None:
             lines.append(b"tracestate: " + tracestate)
         if upgrade is not None:
-            lines.append(b"Upgrade: " + upgrade.strip())
-            lines.append(b"Connection: upgrade")
+            lines.append(b"Upgrade: " + upgrade.strip() + b"\r\nConnection: upgrade")
         lines.append(b"")
         keep_alive = keep_alive and not server.closing
         ex = Exchange(

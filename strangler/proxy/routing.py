@@ -47,7 +47,7 @@ class CompiledTable:
         self.table = table
         self.routing_headers = routing_headers(table)
         self.owned_headers = owned_headers(table)
-        self.header_kinds: dict[bytes, int] | None = None  # built from the two above by strangler.proxy.request_head
+        self.header_kinds: dict[bytes, int] | None = None  # built from the two above by strangler.proxy.request_headers
         self._entries = tuple(
             (
                 r.prefix.rstrip("/"),  # "" for "/": matches everything
@@ -103,6 +103,9 @@ def match(table: RouteTable, method: str, path: str, headers: Mapping[str, str] 
     return CompiledTable(table).match(method.upper(), path.split("?", 1)[0], encoded)
 
 
+_HEADER_NAMES: dict[str, bytes] = {}  # cohort header names, encoded once (config validates them: few)
+
+
 def cohort_bucket(key: bytes) -> int:
     """Stable 0..99 bucket: CRC32 is identical in every process, unlike the salted hash()."""
     return crc32(key) % 100
@@ -112,7 +115,10 @@ def cohort_key(route: Route, info: RequestInfo) -> bytes:
     """The sticky canary key; the client address when the header or cookie is missing."""
     source = route.cohort.source
     if source == "header":
-        value = info.headers.get(route.cohort.name.encode("latin-1"))
+        name = _HEADER_NAMES.get(route.cohort.name)
+        if name is None:
+            name = _HEADER_NAMES[route.cohort.name] = route.cohort.name.encode("latin-1")
+        value = info.headers.get(name)
         if value:
             return b"h:" + value
     elif source == "cookie":
@@ -156,17 +162,22 @@ def side_for_bucket(route: Route, bucket: int) -> Side:
     return Side.SERVICE if bucket < state.weight else Side.MONOLITH
 
 
-_DECISIONS: dict[tuple[int, Side, bool, str], Decision] = {}
+# id(route) -> (route, its decisions by (side is SERVICE, mirror, reason)); keys of bools and an
+# interned str hash in C, where an Enum member's hash is a Python call.
+_DECISIONS: dict[int, tuple[Route, dict[tuple[bool, bool, str], Decision]]] = {}
 
 
 def _decision(route: Route, side: Side, mirror: bool, reason: str) -> Decision:
     """Decisions are immutable and few per route: reuse them instead of building one per request."""
-    key = (id(route), side, mirror, reason)
-    found = _DECISIONS.get(key)
-    if found is None or found.route is not route:  # `is` guards against a recycled id()
+    entry = _DECISIONS.get(id(route))
+    if entry is None or entry[0] is not route:  # `is` guards against a recycled id()
         if len(_DECISIONS) > 10_000:
             _DECISIONS.clear()  # tables replaced many times over: start afresh
-        found = _DECISIONS[key] = Decision(route, side, mirror=mirror, reason=reason)
+        entry = _DECISIONS[id(route)] = (route, {})
+    key = (side is Side.SERVICE, mirror, reason)
+    found = entry[1].get(key)
+    if found is None:
+        found = entry[1][key] = Decision(route, side, mirror=mirror, reason=reason)
     return found
 
 

@@ -202,10 +202,19 @@ class Shadower:
         job.waiting -= 1
         if job.waiting == 0:
             self.jobs -= 1
-            self.release(job.held + sum(f.held for f in (job.service, job.replay) if f is not None))
+            service, replay = job.service, job.replay
+            held = job.held
+            shed = False
+            if service is not None:
+                held += service.held
+                shed = service.shed
+            if replay is not None:
+                held += replay.held
+                shed = shed or replay.shed
+            self.release(held)
             if job.span is not None:
-                tracing.mirror_done(job.span, job.service)
-            if any(f is not None and f.shed for f in (job.service, job.replay)):
+                tracing.mirror_done(job.span, service)
+            if shed:
                 self.over_budget(job.route)  # an answer too big for the budget: nothing to compare
                 return
             try:

@@ -1,4 +1,5 @@
-"""Keep-alive connections to upstream targets, at the asyncio Protocol level.
+"""Keep-alive connections to upstream targets, at the asyncio Protocol level (their pools are in
+strangler.proxy.upstream_pool).
 
 One UpstreamConnection carries one exchange at a time and reports parser events straight to its
 sink (the exchange), so response bytes go to the client without queues or extra copies. A
@@ -14,12 +15,24 @@ from typing import TYPE_CHECKING, Protocol
 import httptools
 
 from strangler.proxy.http1 import HOP_BY_HOP, NO_BODY_STATUS, connection_tokens
-from strangler.proxy.types import Target
 
 if TYPE_CHECKING:
     from strangler.proxy.tunnel import Tunnel
+    from strangler.proxy.upstream_pool import UpstreamPool
 
 SMALL_BODY = 64 * 1024  # a head announcing at most this much body waits for it, to leave in one write
+
+# Response headers on_header does more with than pass on: hop-by-hop ones (HOP_BY_HOP) are dropped.
+_HOP, _CONNECTION, _TRANSFER_ENCODING, _UPGRADE, _CONTENT_LENGTH, _CONTENT_TYPE, _REQUEST_ID = range(7)
+_HEADER_KINDS = dict.fromkeys(HOP_BY_HOP, _HOP) | {
+    b"connection": _CONNECTION, b"transfer-encoding": _TRANSFER_ENCODING, b"upgrade": _UPGRADE,
+    b"content-length": _CONTENT_LENGTH, b"content-type": _CONTENT_TYPE, b"x-request-id": _REQUEST_ID,
+}
+# Spellings as most servers send them, so the common case skips lower(); the lower-case ones above
+# catch every other spelling.
+_HEADER_KINDS |= {name.title().replace(b"-Id", b"-ID"): kind for name, kind in list(_HEADER_KINDS.items())}
+_HEADER_KINDS |= {name.title(): kind for name, kind in list(_HEADER_KINDS.items())}
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
 
 
 class UpstreamError(Exception):
@@ -169,24 +182,34 @@ class UpstreamConnection(asyncio.Protocol):
             raise UpstreamError("protocol", "bytes after a complete response")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        lname = name.lower()
-        if lname in HOP_BY_HOP:
-            if lname == b"connection":
+        kind = _HEADER_KINDS.get(name)  # the usual spellings; anything else is lower-cased first
+        if kind is None:
+            lname = name.lower()
+            kind = _HEADER_KINDS.get(lname)
+            if kind is None:
+                self.headers.append((name, value))
+                return
+        if kind == _CONTENT_LENGTH:
+            self.has_length = True
+            self.small = value.isdigit() and len(value) < 6 and int(value) <= SMALL_BODY
+        elif kind == _CONTENT_TYPE:
+            self.content_type = value
+        elif kind == _REQUEST_ID:
+            self.has_request_id = True
+        elif kind == _CONNECTION:
+            if value not in _PLAIN_CONNECTION:  # "keep-alive" or "close" name no header to drop
                 drop = [t for t in connection_tokens(value) if t not in (b"close", b"keep-alive")]
                 if drop:
                     self._drop = (self._drop or []) + drop
-            elif lname == b"transfer-encoding":
-                self.chunked = True
-            elif lname == b"upgrade":
-                self.upgrade_to = value
             return
-        if lname == b"content-length":
-            self.has_length = True
-            self.small = value.isdigit() and len(value) < 6 and int(value) <= SMALL_BODY
-        elif lname == b"x-request-id":
-            self.has_request_id = True
-        elif lname == b"content-type":
-            self.content_type = value
+        elif kind == _TRANSFER_ENCODING:
+            self.chunked = True
+            return
+        elif kind == _UPGRADE:
+            self.upgrade_to = value
+            return
+        elif kind == _HOP:
+            return
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -260,75 +283,3 @@ class UpstreamConnection(asyncio.Protocol):
         self.pool.discard(self)
         if sink is not None:
             sink.up_lost(error)
-
-
-class UpstreamPool:
-    """Idle keep-alive connections to one target, most recently used first."""
-
-    __slots__ = ("target", "idle", "now", "_loop", "_closed")
-
-    def __init__(self, target: Target, loop: asyncio.AbstractEventLoop) -> None:
-        self.target = target
-        self.idle: list[UpstreamConnection] = []
-        self.now = loop.time()  # coarse clock, advanced by expire_idle on every sweep
-        self._loop = loop
-        self._closed = False
-
-    def get_idle(self) -> UpstreamConnection | None:
-        idle = self.idle
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn
-        return None
-
-    def expire_idle(self, now: float) -> None:
-        """Called by the server's sweep (not per request): close connections idle past the timeout."""
-        self.now = now
-        idle = self.idle
-        if idle and idle[0].idle_since < now - self.target.idle_timeout:  # oldest first
-            stale_before = now - self.target.idle_timeout
-            stale = [c for c in idle if c.idle_since < stale_before]
-            idle[:] = [c for c in idle if c.idle_since >= stale_before]
-            for conn in stale:
-                conn.abort()
-
-    async def connect(self) -> UpstreamConnection:
-        target = self.target
-        try:
-            _, conn = await asyncio.wait_for(
-                self._loop.create_connection(lambda: UpstreamConnection(self), target.host, target.port),
-                target.connect_timeout,
-            )
-        except TimeoutError:
-            raise UpstreamError("connect", f"connect to {target.name} timed out") from None
-        except OSError as exc:
-            raise UpstreamError("connect", f"connect to {target.name} failed: {exc.strerror or exc}") from None
-        return conn
-
-    async def acquire(self) -> UpstreamConnection:
-        conn = self.get_idle()
-        return conn if conn is not None else await self.connect()
-
-    def release(self, conn: UpstreamConnection) -> None:
-        if conn.feeding:  # called from a parser callback: the rest of the read decides (data_received)
-            conn.parked = True
-            return
-        if conn.reusable() and not conn.trailing and not self._closed and len(self.idle) < self.target.pool_size:
-            conn.sink = None
-            conn.idle_since = self.now
-            self.idle.append(conn)
-        else:
-            conn.abort()
-
-    def discard(self, conn: UpstreamConnection) -> None:
-        try:
-            self.idle.remove(conn)
-        except ValueError:
-            pass
-
-    def close(self) -> None:
-        self._closed = True
-        for conn in self.idle:
-            conn.transport.close()  # type: ignore[union-attr]
-        self.idle.clear()

@@ -15,11 +15,12 @@ from strangler.proxy.config import ConfigError
 from strangler.proxy.credentials import HEADER as CREDENTIAL_HEADER
 from strangler.proxy.credentials import PAIR_SEPARATOR, CredentialSource, Keyring
 from strangler.proxy.types import MONOLITH, BreakerPolicy, BreakerState, RouteTable, Target
-from strangler.proxy.upstream import UpstreamPool
+from strangler.proxy.upstream_pool import UpstreamPool
 
 
 class Upstreams:
-    __slots__ = ("targets", "pools", "breakers", "credentials", "target_headers", "host_headers", "loop")
+    __slots__ = ("targets", "pools", "breakers", "credentials", "target_headers", "host_headers", "loop",
+                 "header_bytes")
 
     def __init__(self, table: RouteTable) -> None:
         self.targets = table.targets
@@ -43,6 +44,8 @@ class Upstreams:
             if source is not None:
                 head += b"%s: %s\r\n" % (CREDENTIAL_HEADER.encode(), source.current().encode())
             self.target_headers[name] = head
+        # The most bytes of target headers a mirror's payload adds (for the shadow byte budget).
+        self.header_bytes = max((len(h) for h in self.target_headers.values()), default=0)
 
     def sweep(self, now: float) -> None:
         """From the server's periodic sweep: idle connections expire, credentials are re-minted."""
@@ -50,11 +53,6 @@ class Upstreams:
             pool.expire_idle(now)
         if self.credentials:
             self.refresh_headers()
-
-    @property
-    def header_bytes(self) -> int:
-        """The most bytes of target headers a mirror's payload adds (for the shadow byte budget)."""
-        return max((len(h) for h in self.target_headers.values()), default=0)
 
     def breaker_states(self) -> dict[str, BreakerState]:
         return {name: b.state for name, b in self.breakers.items()}

@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from strangler.proxy.accesslog import BufferedLineHandler
+from strangler.proxy.accesslog import AccessLog, BufferedLineHandler
 from strangler.testing import free_port
 from strangler.tests.conftest import base_config
 
@@ -84,3 +84,41 @@ def test_refusals_are_logged_too(make_proxy):
         logger.removeHandler(handler)
     (line,) = (json.loads(line) for line in handler.lines)
     assert (line["status"], line["reason"], line["route"], line["path"]) == (400, "missing_host", "-", "/no-host")
+
+
+def _line(log: AccessLog, request_id: bytes, path: bytes = b"/a") -> None:
+    log.write(request_id, "GET", path, "items", "service", "items", 200, 0.0012, 0, False, "canary")
+
+
+def test_lines_are_formatted_in_batches_in_order():
+    logger = logging.getLogger("strangler.access")
+    assert logger.handlers == []  # else the proxy leaves lines to that handler, through LogRecords
+    stream = io.StringIO()
+    log = AccessLog(True, stream)
+    log.start()
+    try:
+        for n in range(3):
+            _line(log, b"r%d" % n, b'/q?x="%d"' % n)
+        assert stream.getvalue() == ""  # kept as fields until the sweep's flush (or a full batch)
+        log.flush()
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert [line["request_id"] for line in lines] == ["r0", "r1", "r2"]
+        assert lines[2] == {"request_id": "r2", "method": "GET", "path": '/q?x="2"', "route": "items",
+                            "side": "service", "target": "items", "status": 200, "duration_ms": 1.2, "retries": 0,
+                            "fallback": False, "reason": "canary"}
+        for n in range(AccessLog.PENDING_LINES):  # a full batch goes to the handler without waiting for a flush
+            _line(log, b"b%d" % n)
+        assert len(log._fast.lines) == AccessLog.PENDING_LINES  # type: ignore[union-attr]
+
+        collect = Collect()  # attached while the proxy runs: the lines still pending reach it too
+        logger.addHandler(collect)
+        try:
+            _line(log, b"late")
+            log.flush()
+        finally:
+            logger.removeHandler(collect)
+        assert [json.loads(line)["request_id"] for line in collect.lines] == ["late"]
+        assert json.loads(stream.getvalue().splitlines()[-1])["request_id"] == "late"
+    finally:
+        log.stop()
+    assert logger.handlers == []
