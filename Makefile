@@ -59,7 +59,7 @@ pytest: install
 ## The cutover acceptance run: the whole stack on PostgreSQL + Redis on loopback, route flips under
 ## load, the service killed, Redis stopped. Always on PostgreSQL, so it runs once, not per pass.
 acceptance: install
-	$(BIN)/pytest -q -p no:cacheprovider -m acceptance -s tests/test_cutover_acceptance.py
+	$(BIN)/pytest -q -p no:cacheprovider -m acceptance -s tests/test_cutover_acceptance.py tests/test_catalog_acceptance.py
 
 ## Consumer-driven contracts (Pact): the consumer tests write contracts/pacts/, then the same pacts are
 ## verified on live servers against the monolith and against each extracted service (payments, catalog). Each

@@ -114,4 +114,4 @@ def verify_orders(*, owner_url: str, payments_url: str, crowd: list[CatalogShopp
     orders = pg_scalar(owner_url, "SELECT count(*) FROM catalog_stockreservation WHERE state = 'committed'")
     return {"checkouts": len(checkouts), "confirmed": confirmed,
             "out_of_stock": sum(o.status == 409 for o in checkouts),
-            "declined": sum(o.status == 402 for o in checkouts), "units_sold_orders": orders}
+            "declined": sum(o.status == 402 for o in checkouts), "orders_committed": orders}

@@ -226,11 +226,14 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
             waiter.set_result(error)
             self._settle(error)
 
-    def _settle(self, error: UpstreamError | None) -> None:
+    def _settle(self, error: UpstreamError | None, *, answered: bool = False) -> None:
+        """Tell the target's breaker how the attempt went (once); ``answered``: a 503 with
+        Retry-After, which is the upstream speaking, not failing (strangler.proxy.relay)."""
         breaker, self.breaker = self.breaker, None
         if breaker is not None:
             if error is None:
-                breaker.on_failure() if self.resp_status in REROUTE_STATUS else breaker.on_success()
+                failed = self.resp_status in REROUTE_STATUS and not answered
+                breaker.on_failure() if failed else breaker.on_success()
             elif error is ABORTED_ERROR or error.kind == CLIENT_TIMEOUT:  # not the upstream's doing
                 breaker.on_cancel()
             else:

@@ -16,6 +16,11 @@ from strangler.proxy.types import MONOLITH, PAUSE_UPSTREAM, Side
 from strangler.proxy.upstream import UpstreamConnection, UpstreamError
 
 REROUTE_STATUS = frozenset({502, 503, 504})  # an upstream saying "not me, not now": safe to try elsewhere
+# A 503 with Retry-After is an answer, not a failure, for the target's breaker: the upstream is up and
+# says when to come back (a dependency of it is down, a handover's fence). Counted as failures, one
+# endpoint's 503s opened the breaker of the whole monolith for every request.
+UNAVAILABLE = 503
+_RETRY_AFTER = b"retry-after"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _COALESCE_BELOW = 16384  # a response head and a first body chunk smaller than this go out in one write
 # Content-Type values as upstreams send them -> media type: upstreams repeat a handful of values.
@@ -31,14 +36,17 @@ class ResponseRelay:
             self.client.transport.write(_CONTINUE if status == 100 else status_line(status) + b"\r\n")
 
     def up_head(self, status: int, headers: list[tuple[bytes, bytes]], conn: UpstreamConnection) -> None:
+        answered = status == UNAVAILABLE and any(name.lower() == _RETRY_AFTER for name, _ in headers)
         if self.reroute and status in REROUTE_STATUS:
             self.resp_status = status
+            if answered:
+                self._settle(None, answered=True)
             self._abort_upstream()
             self._resolve(UpstreamError("status", f"{self.target} answered {status}"))
             return
         self.resp_status = status
         self.resp_started = True
-        self._settle(None)  # the status decides; settle before the client can see the answer
+        self._settle(None, answered=answered)  # the status decides; settle before the client can see the answer
         client = self.client
         close = not self.keep_alive or client.closing
         lines = [status_line(status)]

@@ -90,6 +90,32 @@ def test_breaker_opens_after_n_failures_and_half_opens(make_proxy, upstreams):
     assert proxy.server.breaker_states()["payments"] is BreakerState.CLOSED
 
 
+def test_503_with_retry_after_is_an_answer_not_a_failure_for_the_breaker(make_proxy, upstreams):
+    """An upstream that answers 503 with Retry-After is up and says when to come back (the
+    monolith while a service it calls is down, a service fenced for a handover). Counting those as
+    failures opened the monolith's breaker in the catalog acceptance run: every request to the
+    shop, reads too, got circuit_open for 30 s after one dependency's outage of 4 s."""
+    proxy = make_proxy(mode="monolith", retry={"attempts": 0},
+                       breaker={"failure_threshold": 3, "reset_timeout": 30, "half_open_max": 1})
+    for _ in range(6):
+        status, headers, _ = proxy.request("POST", "/api/v1/orders/1/checkout?status=503&retry_after=1", body=b"{}")
+        assert status == 503 and headers["retry-after"] == "1"  # relayed as the upstream said it
+    assert proxy.server.breaker_states()["monolith"] is BreakerState.CLOSED
+    status, body = proxy.json("GET", "/api/v1/products/1")
+    assert (status, body["upstream"]) == (200, "monolith")
+    # A rerouted one (a GET on the service, falling back) does not count against the service either.
+    proxy = make_proxy(mode="service", retry={"attempts": 0},
+                       breaker={"failure_threshold": 2, "reset_timeout": 30, "half_open_max": 1})
+    for _ in range(4):
+        status, body = proxy.json("GET", "/api/v1/payments/fenced?svc_status=503&svc_retry_after=1")
+        assert (status, body["upstream"]) == (200, "monolith")
+    assert proxy.server.breaker_states()["payments"] is BreakerState.CLOSED
+    # Without Retry-After a 503 still counts: the breaker opens as before.
+    for _ in range(3):
+        proxy.request("POST", "/api/v1/payments/down?svc_status=503", body=b"{}")
+    assert proxy.server.breaker_states()["payments"] is BreakerState.OPEN
+
+
 def test_open_breaker_falls_back_for_get(make_proxy):
     proxy = make_proxy(service=free_port(), mode="service", retry={"attempts": 0},
                        breaker={"failure_threshold": 1, "reset_timeout": 30})

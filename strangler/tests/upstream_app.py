@@ -6,6 +6,7 @@ It echoes what it received as JSON and can be told (by query string) to misbehav
   read_sleep=S   wait S seconds before reading the request body
   body_sleep=S   send the head and 5 body bytes, then wait S seconds before the rest
   nonce=1        add a random `request_nonce` field       amount=N   an `amount` field
+  retry_after=S  add a Retry-After: S header (an upstream that is up and says when to come back)
   svc_X=...      X=... on the service only          dry=1      echo X-Dry-Run as `dry_run`
   size=N         /download: N bytes of body (chunked=1 for chunked framing)
   /sse           server-sent events, chunked: `beats` events `beat` seconds apart (gap=S: a pause of S
@@ -130,6 +131,8 @@ class Handler(BaseHTTPRequestHandler):
         body = json.dumps(payload).encode()
         if not path.startswith("/hop"):
             self.send_response(status)
+        if "retry_after" in q:
+            self.send_header("Retry-After", q["retry_after"])
         self.send_header("Content-Type", "application/json")
         self.send_header("X-Upstream", NAME)
         self.send_header("X-Peer-Port", str(self.client_address[1]))  # which pooled connection served it
