@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import json
 import threading
-import uuid
 from typing import Any
 
 from tests.cutover_support import Outcome, Shopper, pg_scalar
@@ -47,15 +46,10 @@ class CatalogShopper(Shopper):
 
     def checkout_scarce(self) -> None:
         product, quantity = self.rng.choice(self.products), self.rng.choice((1, 1, 2))
-        key = str(uuid.uuid4())
-        status, body = self.call("POST", "/api/v1/orders/", {"lines": [{"product_id": product, "quantity": quantity}]},
-                                 key=key)
-        if self.record(Outcome("order", key, status, body), {201}).status != 201:
+        placed = self.place_order(product, quantity)
+        if placed is None:
             return
-        order_id = body["id"]
-        card = "tok_chargeDeclined" if self.rng.random() < 0.1 else "tok_visa"
-        status, body = self.call("POST", f"/api/v1/orders/{order_id}/checkout/", {"card_token": card},
-                                 key=f"checkout-{order_id}")
+        order_id, status, body = placed
         outcome = self.record(Outcome("checkout", product, status, body, order_id=order_id), CHECKOUT_OK)
         if status == 409 and (body or {}).get("error", {}).get("code") != SCARCE:
             self.failures.append(f"checkout {order_id}: 409 {body}")  # only running out is a documented 409

@@ -366,16 +366,25 @@ class Shopper(threading.Thread):
         horizon = time.monotonic() - 2.0
         return [i for i, (_, _, at) in enumerate(self.captured) if at < horizon]
 
-    def checkout(self) -> None:
+    def place_order(self, product_id: str, quantity: int) -> tuple[str, int, Any] | None:
+        """Create an order and check it out (one card in ten is declined): (order id, the checkout's
+        status and body), or None when the order was refused (recorded)."""
         key = str(uuid.uuid4())
-        status, body = self.call("POST", "/api/v1/orders/", {"lines": [{"product_id": self.product_id, "quantity": 1}]},
+        status, body = self.call("POST", "/api/v1/orders/", {"lines": [{"product_id": product_id, "quantity": quantity}]},
                                  key=key)
         if self.record(Outcome("order", key, status, body), {201}).status != 201:
-            return
+            return None
         order_id = body["id"]
         card = "tok_chargeDeclined" if self.rng.random() < 0.1 else "tok_visa"
         status, body = self.call("POST", f"/api/v1/orders/{order_id}/checkout/", {"card_token": card},
                                  key=f"checkout-{order_id}")
+        return order_id, status, body
+
+    def checkout(self) -> None:
+        placed = self.place_order(self.product_id, 1)
+        if placed is None:
+            return
+        order_id, status, body = placed
         self.record(Outcome("checkout", f"orders.checkout:{order_id}", status, body, order_id=order_id,
                             payment_id=payment_id_for(f"orders.checkout:{order_id}")), {200, 402})
 
@@ -459,3 +468,18 @@ def verify_no_loss_no_duplicates(st: Stack, crowd: list[Shopper]) -> dict[str, i
     assert mails == len(confirmed), f"{mails} confirmation mails for {len(confirmed)} confirmed orders"
     return {"requests": len(outcomes) + sum(o.attempts - 1 for o in outcomes), "payments": len(intents),
             "confirmed_orders": len(confirmed)}
+
+
+def run_crowd(crowd: list[Shopper], stop: threading.Event, schedule, *, join_timeout: float = 60) -> float:
+    """Start the shoppers, run the schedule's steps in order, then stop and join them; the seconds it took."""
+    started = time.monotonic()
+    for shopper in crowd:
+        shopper.start()
+    try:
+        for step in schedule:
+            step()
+    finally:
+        stop.set()
+        for shopper in crowd:
+            shopper.join(timeout=join_timeout)
+    return time.monotonic() - started

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from tests.catalog_acceptance_support import CatalogShopper, verify_no_oversell, verify_orders
-from tests.cutover_support import stack, start_stack, stop_stack
+from tests.cutover_support import run_crowd, stack, start_stack, stop_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.acceptance, pytest.mark.timeout(600)]
 
@@ -105,17 +105,7 @@ def _run_and_verify(st) -> None:
         lambda: manage("handback", "catalog_stock_handover", "--to", "monolith", "--target", catalog_url),
         lambda: _dwell(crowd, 5),
     ]
-    started = time.monotonic()
-    for shopper in crowd:
-        shopper.start()
-    try:
-        for step in schedule:
-            step()
-    finally:
-        stop.set()
-        for shopper in crowd:
-            shopper.join(timeout=90)
-    seconds = time.monotonic() - started
+    seconds = run_crowd(crowd, stop, schedule, join_timeout=90)
 
     failures = [f for s in crowd for f in s.failures]
     assert not failures, f"{len(failures)} failed client requests, e.g. {failures[:5]}"

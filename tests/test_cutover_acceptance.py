@@ -17,6 +17,7 @@ from tests.cutover_support import (
     ADMIN_TOKEN,
     SECRET,
     Stack,
+    run_crowd,
     shoppers,
     start_stack,
     stop_stack,
@@ -31,18 +32,6 @@ def st(tmp_path_factory):
     stack_ = start_stack(tmp_path_factory.mktemp("cutover"), uuid.uuid4().hex[:8])
     yield stack_
     stop_stack(stack_, stack_.db_names)
-
-
-def _run(crowd, stop: threading.Event, schedule) -> None:
-    for shopper in crowd:
-        shopper.start()
-    try:
-        for step in schedule:
-            step()
-    finally:
-        stop.set()
-        for shopper in crowd:
-            shopper.join(timeout=60)
 
 
 # Each phase of the flips test serves at least this many requests, however slow the machine: the
@@ -102,7 +91,7 @@ def test_route_moves_monolith_shadow_canary_service_monolith_without_losing_a_re
         lambda: st.flip("service"), lambda: dwell(14),
         lambda: st.flip("monolith"), lambda: dwell(10),
     ]
-    _run(crowd, stop, schedule)
+    run_crowd(crowd, stop, schedule)
     seconds = time.monotonic() - started
     assert backfill["rc"] == 0, backfill["out"]
     failures = [f for s in crowd for f in s.failures]
@@ -159,7 +148,7 @@ def test_killing_the_service_keeps_reads_answering_and_retried_writes_charge_onc
             time.sleep(0.3)
         st.restart("payments")
 
-    _run(crowd, stop, [lambda: time.sleep(6), outage, lambda: time.sleep(12)])
+    run_crowd(crowd, stop, [lambda: time.sleep(6), outage, lambda: time.sleep(12)])
     assert seen["get"] and set(seen["get"]) == {200}, seen["get"]  # fallback to the monolith's synced copy
     assert seen["post"] and all(status == 503 and retry_after for status, retry_after in seen["post"]), seen["post"]
     failures = [f for s in crowd for f in s.failures]
@@ -187,7 +176,7 @@ def test_stopping_redis_for_10s_loses_no_event(st: Stack):
         seen["pending_during_outage"] = pending_during
 
     seen: dict[str, int] = {}
-    _run(crowd, stop, [lambda: time.sleep(4), redis_outage, lambda: time.sleep(6)])
+    run_crowd(crowd, stop, [lambda: time.sleep(4), redis_outage, lambda: time.sleep(6)])
     failures = [f for s in crowd for f in s.failures]
     assert not failures, f"client requests failed while Redis was down: {failures[:5]}"
     assert seen["pending_during_outage"] > 0, "nothing waited in the outbox: the outage did not hit the load"
