@@ -31,6 +31,13 @@ class BufferedLineHandler(logging.Handler):
         if self.size >= self.max_bytes:
             self.flush()
 
+    def extend(self, lines: list[str]) -> None:
+        """Many lines in one call, in order: flushed as append() would, once past max_bytes."""
+        self.lines += lines
+        self.size += sum(map(len, lines))
+        if self.size >= self.max_bytes:
+            self.flush()
+
     def emit(self, record: logging.LogRecord) -> None:
         self.append(record.getMessage())
 
@@ -109,8 +116,7 @@ class AccessLog:
         pending, self._pending = self._pending, []
         lines = [_request_line(*fields) for fields in pending]
         if self._fast is not None and self._sole_handler():
-            for line in lines:
-                self._fast.append(line)
+            self._fast.extend(lines)
         else:  # a handler was attached since the last tick: these lines go through logging too
             for line in lines:
                 self._emit(self._fast, line)

@@ -277,12 +277,13 @@ class RequestHead:
             lines.append(b"Upgrade: " + upgrade.strip() + b"\r\nConnection: upgrade")
         lines.append(b"")
         keep_alive = keep_alive and not server.closing
-        ex = Exchange(
+        ex = Exchange(  # positionally: keyword arguments to a class call cost a dict per request
             server.forwarding, self, decision, method, method_b, url, b"\r\n".join(lines),
-            has_host=self.host is not None, version_10=version_10, keep_alive=keep_alive,
-            request_id=rid, expect=self.expect, body_mode=body_mode,
-            content_length=self.content_length if body_mode == BODY_LENGTH else 0,
-            idempotency_key=b"idempotency-key" in hmap, upgrade=upgrade, cohort=cohort,
+            self.host is not None,  # has_host
+            version_10, keep_alive, rid, self.expect, body_mode,
+            self.content_length if body_mode == BODY_LENGTH else 0,  # content_length
+            b"idempotency-key" in hmap,  # idempotency_key
+            upgrade, cohort,
         )
         if tracer is not None:
             ex.span = span
