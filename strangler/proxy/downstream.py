@@ -256,7 +256,10 @@ class ClientProtocol(RequestHead, Refusals, asyncio.Protocol):
             # read is dropped), answer those queued, then refuse this one and close.
             self.server.metrics.limited["pipelined"] += 1
             raise PipelineFull(f"more than {self.limits.max_pipelined} pipelined requests waiting")
-        RequestHead.on_headers_complete(self)
+        self.in_head = False  # RequestHead.on_headers_complete's work, without the extra call
+        self.head_pending = 0
+        self.head_started = 0.0
+        self._start_exchange()
 
     def _run(self, ex: Exchange) -> None:
         self.active = ex

@@ -191,12 +191,6 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
             breaker.on_cancel()
         self.task = self.fwd.loop.create_task(self.run())
 
-    def _fast_done(self, error: UpstreamError | None) -> None:
-        if error is None or error is ABORTED_ERROR:
-            self._finish()
-        else:
-            self.task = self.fwd.loop.create_task(self.run(error))
-
     def _begin(self, conn: UpstreamConnection, pool: UpstreamPool, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
         conn.begin(self, self.head_request, self.upgrade)
@@ -223,8 +217,12 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
         if self.fast:  # the callback-only first attempt made by start()
             self.fast = False
             self.deadline = 0.0
-            self._settle(error)
-            self._fast_done(error)
+            if self.breaker is not None:  # up_head settles an answered attempt already
+                self._settle(error)
+            if error is None or error is ABORTED_ERROR:
+                self._finish()
+            else:  # retries, fallback: a coroutine from here on (strangler.proxy.attempts)
+                self.task = self.fwd.loop.create_task(self.run(error))
             return
         waiter = self.waiter
         if waiter is not None and not waiter.done():
@@ -299,5 +297,5 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
         if held:
             fwd.shadow.release(held)  # the mirror job charges its own copies
         if self.capture is not None and self.resp_done and not self.gone:
-            fwd.shadow.submit(self)
+            fwd.shadow.submit_soon(self)  # after this turn: the answer goes out first
         self.client.exchange_done(self)

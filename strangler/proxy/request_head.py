@@ -292,7 +292,8 @@ class RequestHead:
         if body_mode != BODY_NONE:
             self.parsing = ex
         if self.active is None:
-            self._run(ex)
+            self.active = ex  # ClientProtocol._run, inlined
+            ex.start()
         else:
             self.queue.append(ex)
             self.pause(PAUSE_PIPELINE)
