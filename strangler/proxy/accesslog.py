@@ -15,6 +15,7 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import TextIO
 
 LOGGER = logging.getLogger("strangler.access")
+_PENDING_LINES = 256  # lines kept as fields before they are formatted: about 64 KiB of formatted lines
 
 
 class BufferedLineHandler(logging.Handler):
@@ -57,7 +58,7 @@ class AccessLog:
 
     __slots__ = ("enabled", "_stream", "_fast", "_installed", "_pending", "_direct")
 
-    PENDING_LINES = 256  # about 64 KiB of formatted lines
+    PENDING_LINES = _PENDING_LINES
 
     def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
         self.enabled = enabled
@@ -104,7 +105,7 @@ class AccessLog:
             pending = self._pending
             pending.append((request_id, method, path, route, side, target, status, duration, retries, fallback,
                             reason))
-            if len(pending) >= self.PENDING_LINES:
+            if len(pending) >= _PENDING_LINES:  # a module constant: a class one read through self is slow on 3.11
                 self._format_pending()
             return
         if self._fast is None and not LOGGER.isEnabledFor(logging.INFO):

@@ -123,7 +123,10 @@ class ResponseRelay:
                 transport = conn.transport
                 if not transport.is_reading():  # type: ignore[union-attr]
                     transport.resume_reading()  # type: ignore[union-attr]  # paused for a slow client
-                conn.pool.release(conn)
+                if conn.feeding:  # pool.release's first step: the rest of the read decides (upstream.data_received)
+                    conn.parked = True
+                else:
+                    conn.pool.release(conn)
             else:
                 conn.abort()
         self._resolve(None)
