@@ -15,6 +15,7 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import TextIO
 
 LOGGER = logging.getLogger("strangler.access")
+_PENDING_LINES = 256  # lines kept as fields before they are formatted: about 64 KiB of formatted lines
 
 
 class BufferedLineHandler(logging.Handler):
@@ -28,6 +29,13 @@ class BufferedLineHandler(logging.Handler):
     def append(self, line: str) -> None:
         self.lines.append(line)
         self.size += len(line)
+        if self.size >= self.max_bytes:
+            self.flush()
+
+    def extend(self, lines: list[str]) -> None:
+        """Many lines in one call, in order: flushed as append() would, once past max_bytes."""
+        self.lines += lines
+        self.size += sum(map(len, lines))
         if self.size >= self.max_bytes:
             self.flush()
 
@@ -50,7 +58,7 @@ class AccessLog:
 
     __slots__ = ("enabled", "_stream", "_fast", "_installed", "_pending", "_direct")
 
-    PENDING_LINES = 256  # about 64 KiB of formatted lines
+    PENDING_LINES = _PENDING_LINES
 
     def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
         self.enabled = enabled
@@ -97,7 +105,7 @@ class AccessLog:
             pending = self._pending
             pending.append((request_id, method, path, route, side, target, status, duration, retries, fallback,
                             reason))
-            if len(pending) >= self.PENDING_LINES:
+            if len(pending) >= _PENDING_LINES:  # a module constant: a class one read through self is slow on 3.11
                 self._format_pending()
             return
         if self._fast is None and not LOGGER.isEnabledFor(logging.INFO):
@@ -109,8 +117,7 @@ class AccessLog:
         pending, self._pending = self._pending, []
         lines = [_request_line(*fields) for fields in pending]
         if self._fast is not None and self._sole_handler():
-            for line in lines:
-                self._fast.append(line)
+            self._fast.extend(lines)
         else:  # a handler was attached since the last tick: these lines go through logging too
             for line in lines:
                 self._emit(self._fast, line)

@@ -61,12 +61,13 @@ class ClientProtocol(RequestHead, Refusals, asyncio.Protocol):
         "parsing", "pause_mask", "write_paused", "closing", "last_io", "refusal", "in_head", "head_started",
         "head_pending", "url", "headers", "hmap", "hbytes", "nheaders", "content_length", "te",
         "conn_tokens", "host", "rid", "traceparent", "tracestate", "expect", "body_count", "counted",
-        "chunk_open", "trailer_bytes", "kinds", "upgrade", "upgrade_rest",
+        "chunk_open", "trailer_bytes", "kinds", "upgrade", "upgrade_rest", "head_limit",
     )
 
     def __init__(self, server: Frontend) -> None:
         self.server = server
-        self.limits = server.config.limits
+        self.limits = limits = server.config.limits
+        self.head_limit = limits.max_header_bytes + limits.max_start_line + _READ_SLACK  # bytes of an unfinished head
         # Routing and proxy-owned header names come from the routes and targets, which run-time state
         # changes (the only table swaps) keep: one lookup table per connection is enough.
         self.kinds = header_kinds(server.compiled)
@@ -196,7 +197,7 @@ class ClientProtocol(RequestHead, Refusals, asyncio.Protocol):
             return
         if self.in_head:
             self.head_pending += len(data)
-            if self.head_pending > self.limits.max_header_bytes + self.limits.max_start_line + _READ_SLACK:
+            if self.head_pending > self.head_limit:
                 self._refuse(431, "headers_too_large", "request head too large")
         elif chunk_open and self.chunk_open and self.body_count == body_before:
             # A whole read inside an open chunk and no body byte: the last chunk's trailer section,
@@ -256,7 +257,10 @@ class ClientProtocol(RequestHead, Refusals, asyncio.Protocol):
             # read is dropped), answer those queued, then refuse this one and close.
             self.server.metrics.limited["pipelined"] += 1
             raise PipelineFull(f"more than {self.limits.max_pipelined} pipelined requests waiting")
-        RequestHead.on_headers_complete(self)
+        self.in_head = False  # RequestHead.on_headers_complete's work, without the extra call
+        self.head_pending = 0
+        self.head_started = 0.0
+        self._start_exchange()
 
     def _run(self, ex: Exchange) -> None:
         self.active = ex

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 __all__ = ["BODY_CHUNKED", "BODY_LENGTH", "BODY_NONE", "Exchange"]
 
+# Members as module constants: on Python 3.11 EnumType defines __getattr__, so `Side.SERVICE` is a slow,
+# unspecialisable attribute lookup (about 10x a global's); the hot path reads these instead.
+_SERVICE = Side.SERVICE
+
 
 class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
     """One request from the client's head to the end of the answer: the first attempt here, retries
@@ -71,7 +75,6 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
         method_b: bytes,
         url: bytes,
         head_common: bytes,
-        *,
         has_host: bool,
         version_10: bool,
         keep_alive: bool,
@@ -83,6 +86,8 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
         upgrade: bytes | None = None,
         cohort: int = 0,
     ) -> None:
+        # Positional on the hot path (strangler.proxy.request_head): keyword arguments to a class call
+        # build a dict per request.
         self.fwd = fwd
         # An upgrade (strangler.proxy.tunnel) goes once to the side decided now: never retried, never
         # fallen back, never mirrored. `cohort`: the client's canary bucket, kept by its tunnel.
@@ -158,7 +163,7 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
         if not self.body_done and self.buffers_body():
             self.waiting_body = True
             side = self.decision.side
-            self.target = route.service if side is Side.SERVICE and route.service else MONOLITH
+            self.target = route.service if side is _SERVICE and route.service else MONOLITH
             self.timeout = self.fwd.upstreams.targets[self.target].read_timeout
             self.deadline = now + self.timeout
             self.seen_progress = self.progress
@@ -170,7 +175,7 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
         self.deadline = 0.0
         route = self.decision.route
         side = self.decision.side
-        target = route.service if side is Side.SERVICE and route.service else MONOLITH
+        target = route.service if side is _SERVICE and route.service else MONOLITH
         upstreams = self.fwd.upstreams
         pool = upstreams.pools[target]
         breaker = upstreams.breakers[target]
@@ -179,18 +184,12 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
             if conn is not None:
                 self.target = target
                 self.reroute = self.idempotent and (
-                    route.retry.attempts > 0 or (side is Side.SERVICE and route.fallback))
+                    route.retry.attempts > 0 or (side is _SERVICE and route.fallback))
                 self.fast = True
                 self._begin(conn, pool, breaker)
                 return
             breaker.on_cancel()
         self.task = self.fwd.loop.create_task(self.run())
-
-    def _fast_done(self, error: UpstreamError | None) -> None:
-        if error is None or error is ABORTED_ERROR:
-            self._finish()
-        else:
-            self.task = self.fwd.loop.create_task(self.run(error))
 
     def _begin(self, conn: UpstreamConnection, pool: UpstreamPool, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
@@ -218,8 +217,12 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
         if self.fast:  # the callback-only first attempt made by start()
             self.fast = False
             self.deadline = 0.0
-            self._settle(error)
-            self._fast_done(error)
+            if self.breaker is not None:  # up_head settles an answered attempt already
+                self._settle(error)
+            if error is None or error is ABORTED_ERROR:
+                self._finish()
+            else:  # retries, fallback: a coroutine from here on (strangler.proxy.attempts)
+                self.task = self.fwd.loop.create_task(self.run(error))
             return
         waiter = self.waiter
         if waiter is not None and not waiter.done():
@@ -294,5 +297,5 @@ class Exchange(Attempts, RequestBody, Deadlines, ResponseRelay):
         if held:
             fwd.shadow.release(held)  # the mirror job charges its own copies
         if self.capture is not None and self.resp_done and not self.gone:
-            fwd.shadow.submit(self)
+            fwd.shadow.submit_soon(self)  # after this turn: the answer goes out first
         self.client.exchange_done(self)

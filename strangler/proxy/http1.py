@@ -57,8 +57,8 @@ def new_traceparent() -> bytes:
 def new_trace_ids() -> tuple[bytes, bytes]:
     """A fresh traceparent and a request id equal to its trace id, from one random draw."""
     bits = getrandbits(192)
-    trace_id = b"%032x" % ((bits >> 64) or 1)
-    return b"00-" + trace_id + b"-%016x-01" % ((bits & 0xFFFFFFFFFFFFFFFF) or 1), trace_id
+    traceparent = b"00-%032x-%016x-01" % ((bits >> 64) or 1, (bits & 0xFFFFFFFFFFFFFFFF) or 1)  # one format
+    return traceparent, traceparent[3:35]
 
 
 def chunk_header(size: int) -> bytes:

@@ -16,6 +16,7 @@ from strangler.proxy.types import BreakerState
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _STATUS_CLASS = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+_OBSERVED_KEPT = 4096  # (route, target, status) entries observe() keeps before starting afresh
 _BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
@@ -33,7 +34,7 @@ class Snapshot:
 class Metrics:
     __slots__ = (
         "requests", "latency", "latency_sum", "retries", "fallbacks", "shadow", "refused",
-        "connections", "breaker_source", "limited", "tunnels", "tunnel_bytes", "tunnels_closed",
+        "connections", "breaker_source", "limited", "tunnels", "tunnel_bytes", "tunnels_closed", "_observed",
     )
 
     def __init__(self) -> None:
@@ -54,15 +55,29 @@ class Metrics:
         self.limited: defaultdict[str, int] = defaultdict(int)
         # Set by the proxy so render() can read live breaker states without the proxy pushing them.
         self.breaker_source: Callable[[], Mapping[str, BreakerState]] | None = None
+        # observe()'s cache: (route, target, status) -> (requests key, latency key, that key's bucket counts)
+        self._observed: dict[tuple[str, str, int], tuple[tuple[str, str, str], tuple[str, str], list[int]]] = {}
 
     def observe(self, route: str, target: str, status: int, seconds: float) -> None:
-        self.requests[(route, target, _STATUS_CLASS[status // 100] if 100 <= status < 600 else "5xx")] += 1
+        # The label keys and the bucket list of a (route, target, status) are looked up once, then reused.
+        entry = self._observed.get((route, target, status))
+        if entry is None:
+            entry = self._observed_entry(route, target, status)
+        self.requests[entry[0]] += 1
+        entry[2][bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum[entry[1]] += seconds
+
+    def _observed_entry(self, route: str, target: str, status: int) -> tuple[tuple[str, str, str], tuple[str, str],
+                                                                             list[int]]:
         key = (route, target)
         counts = self.latency.get(key)
         if counts is None:
             counts = self.latency[key] = [0] * (len(LATENCY_BUCKETS) + 1)
-        counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.latency_sum[key] += seconds
+        if len(self._observed) >= _OBSERVED_KEPT:
+            self._observed.clear()  # many route names over time (table reloads): start afresh
+        entry = self._observed[(route, target, status)] = (
+            (route, target, _STATUS_CLASS[status // 100] if 100 <= status < 600 else "5xx"), key, counts)
+        return entry
 
     def snapshot(self, at: float) -> Snapshot:
         """O(number of label sets), run on the proxy's loop between requests, never per request."""

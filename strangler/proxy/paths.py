@@ -23,6 +23,12 @@ def needs_check(path: bytes) -> bool:
     return path.find(b"%") >= 0 or path.find(b"/.") >= 0 or path.find(b"\\") >= 0
 
 
+def text_needs_check(path: str) -> bool:
+    """needs_check on the path decoded as latin-1 (one character per byte: the same answer). `in` on
+    str is a plain search, where bytes.find parses its arguments as a tuple on every call."""
+    return "%" in path or "/." in path or "\\" in path
+
+
 def path_problem(path: bytes) -> str | None:
     """Why ``path`` (the request target up to its query) is refused; None when it is fine."""
     text = path

@@ -10,7 +10,7 @@ is the only class built on this one.
 from __future__ import annotations
 
 from strangler.proxy.diff import MAX_BODY as SHADOW_CAPTURE  # the primary's answer is kept for comparison
-from strangler.proxy.http1 import LAST_CHUNK, chunk_header, status_line
+from strangler.proxy.http1 import LAST_CHUNK, STATUS_LINES, chunk_header, status_line
 from strangler.proxy.tunnel import Tunnel
 from strangler.proxy.types import MONOLITH, PAUSE_UPSTREAM, Side
 from strangler.proxy.upstream import UpstreamConnection, UpstreamError
@@ -49,7 +49,7 @@ class ResponseRelay:
         self._settle(None, answered=answered)  # the status decides; settle before the client can see the answer
         client = self.client
         close = not self.keep_alive or client.closing
-        lines = [status_line(status)]
+        lines = [STATUS_LINES.get(status) or status_line(status)]
         for name, value in headers:
             lines += (name, b": ", value, b"\r\n")
         if not conn.has_length:
@@ -119,11 +119,14 @@ class ResponseRelay:
         self.resp_done = True
         conn, self.upstream = self.upstream, None
         if conn is not None:
-            if self.body_done and conn.reusable():
+            if self.body_done and conn.done and conn.keep_alive and not conn.closed:  # conn.reusable()
                 transport = conn.transport
                 if not transport.is_reading():  # type: ignore[union-attr]
                     transport.resume_reading()  # type: ignore[union-attr]  # paused for a slow client
-                conn.pool.release(conn)
+                if conn.feeding:  # pool.release's first step: the rest of the read decides (upstream.data_received)
+                    conn.parked = True
+                else:
+                    conn.pool.release(conn)
             else:
                 conn.abort()
         self._resolve(None)

@@ -23,7 +23,7 @@ from strangler.proxy.http1 import (
     valid_request_id,
     valid_traceparent,
 )
-from strangler.proxy.paths import needs_check, path_problem
+from strangler.proxy.paths import path_problem, text_needs_check
 from strangler.proxy.request_headers import (
     CL,
     CONNECTION,
@@ -99,8 +99,7 @@ class RequestHead:
         elif kind == SINGLE:  # routing reads it: two copies would be routed on one, seen joined upstream
             if lname in self.hmap:
                 raise Refused(400, "duplicate_header", f"duplicate {lname.decode('latin-1')} header (it decides routing)")
-            if name.find(b"_") >= 0:
-                return
+            # (a name with "_" has kind DROP: strangler.proxy.request_headers.header_kinds)
             self.headers.append(name + b": " + value)
             self.hmap[lname] = value
         elif kind >= COOKIE:
@@ -207,10 +206,11 @@ class RequestHead:
         if not url.startswith(b"/"):
             if not (url == b"*" and method_b == b"OPTIONS"):
                 raise Refused(400, "bad_target", "only origin-form request targets are accepted")
-        q = url.find(b"?")
-        raw_path = url if q < 0 else url[:q]
-        if needs_check(raw_path):
-            problem = path_problem(raw_path)
+        path = url.decode("latin-1")  # one character per byte: str searches, without bytes.find's costs
+        if "?" in path:
+            path = path.partition("?")[0]
+        if text_needs_check(path):
+            problem = path_problem(url[:len(path)])  # the request target up to its query, as bytes
             if problem is not None:
                 raise Refused(400, "bad_path", problem)
         if self.host is None and not version_10:
@@ -226,17 +226,19 @@ class RequestHead:
 
         server = self.server
         method = _METHODS.get(method_b) or method_b.decode("ascii")
-        path = raw_path.decode("latin-1")
         if "%" in path:
             path = unquote(path)  # match what the upstream will see: /api/v1/%70ayments is /api/v1/payments
-        route = server.compiled.match(method, path, hmap)
+        compiled = server.compiled
+        route = compiled.match(method, path, hmap)
         override = None
         if server.override_secret is not None and route.service is not None:
             token = override_value(hmap)
             if token:
                 override = verify_override(server.override_secret, token, route.name, time.time())
-        info = RequestInfo(method, hmap, self.client_ip)
-        decision = decide(route, info, override)
+        if override is None:
+            decision = compiled.decide(route, method, hmap, self.client_ip)  # the route's plan: routing.decide
+        else:
+            decision = decide(route, RequestInfo(method, hmap, self.client_ip), override)
         upgrade = None
         cohort = 0
         if parser.should_upgrade():  # Upgrade plus "Connection: upgrade": a tunnel if the route allows it
@@ -244,7 +246,7 @@ class RequestHead:
             problem = upgrade_refusal(upgrade, route.tunnel)
             if problem is not None:
                 raise Refused(*problem)
-            cohort = cohort_bucket(cohort_key(route, info))
+            cohort = cohort_bucket(cohort_key(route, RequestInfo(method, hmap, self.client_ip)))
             # Counted last: nothing after this refuses, so a refused handshake never holds a slot.
             limit = server.forwarding.tunnels.reserve(self.client_ip)
             if limit is not None:
@@ -277,19 +279,21 @@ class RequestHead:
             lines.append(b"Upgrade: " + upgrade.strip() + b"\r\nConnection: upgrade")
         lines.append(b"")
         keep_alive = keep_alive and not server.closing
-        ex = Exchange(
+        ex = Exchange(  # positionally: keyword arguments to a class call cost a dict per request
             server.forwarding, self, decision, method, method_b, url, b"\r\n".join(lines),
-            has_host=self.host is not None, version_10=version_10, keep_alive=keep_alive,
-            request_id=rid, expect=self.expect, body_mode=body_mode,
-            content_length=self.content_length if body_mode == BODY_LENGTH else 0,
-            idempotency_key=b"idempotency-key" in hmap, upgrade=upgrade, cohort=cohort,
+            self.host is not None,  # has_host
+            version_10, keep_alive, rid, self.expect, body_mode,
+            self.content_length if body_mode == BODY_LENGTH else 0,  # content_length
+            b"idempotency-key" in hmap,  # idempotency_key
+            upgrade, cohort,
         )
         if tracer is not None:
             ex.span = span
         if body_mode != BODY_NONE:
             self.parsing = ex
         if self.active is None:
-            self._run(ex)
+            self.active = ex  # ClientProtocol._run, inlined
+            ex.start()
         else:
             self.queue.append(ex)
             self.pause(PAUSE_PIPELINE)

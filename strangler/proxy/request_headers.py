@@ -32,7 +32,9 @@ def header_kinds(compiled: CompiledTable) -> dict[bytes, int]:
     if kinds is None:
         kinds = dict(SPECIAL)
         for name in compiled.routing_headers:
-            kinds.setdefault(name, SINGLE)  # Host and the override keep their own handling
+            # Host and the override keep their own handling. A name with "_" is dropped on arrival
+            # (on_header), never kept, so it never counts as a duplicate either: DROP, decided here once.
+            kinds.setdefault(name, DROP if b"_" in name else SINGLE)
         kinds[b"cookie"] = COOKIE_SINGLE if b"cookie" in compiled.routing_headers else COOKIE
         for name in compiled.owned_headers:
             kinds[name] = DROP

@@ -15,6 +15,7 @@ from zlib import crc32
 
 from strangler.proxy.types import (
     SAFE_METHODS,
+    CohortKey,
     Decision,
     Mode,
     Route,
@@ -27,6 +28,10 @@ OVERRIDE_COOKIE = "strangler_override"
 SHADOW_HEADER = b"x-strangler-shadow"  # marks the proxy's mirrors (strangler.proxy.shadow)
 # Read by every decision whatever the table: the override, and the usual canary key.
 ALWAYS_ROUTING_HEADERS = frozenset({OVERRIDE_HEADER, b"authorization", b"host"})
+# Members as module constants: on Python 3.11 EnumType defines __getattr__, so `Side.SERVICE` is a slow,
+# unspecialisable attribute lookup (about 10x a global's); the hot path reads these instead.
+_MONOLITH, _SERVICE = Side.MONOLITH, Side.SERVICE
+_MODE_MONOLITH, _MODE_SHADOW, _MODE_CANARY, _MODE_SERVICE = Mode.MONOLITH, Mode.SHADOW, Mode.CANARY, Mode.SERVICE
 
 
 @dataclass(slots=True)
@@ -41,7 +46,7 @@ class RequestInfo:
 class CompiledTable:
     """A RouteTable with lower-cased/encoded match data precomputed for the hot path."""
 
-    __slots__ = ("table", "_entries", "routing_headers", "owned_headers", "header_kinds")
+    __slots__ = ("table", "_entries", "routing_headers", "owned_headers", "header_kinds", "plans")
 
     def __init__(self, table: RouteTable) -> None:
         self.table = table
@@ -57,6 +62,8 @@ class CompiledTable:
             )
             for r in table.routes
         )
+        # Routes are frozen and a state change swaps the whole table: each route's decisions are fixed here.
+        self.plans = {id(r): RoutePlan(r) for r in table.routes}
 
     def match(self, method: str, path: str, headers: Mapping[bytes, bytes]) -> Route:
         for prefix, methods, header, route in self._entries:
@@ -70,6 +77,48 @@ class CompiledTable:
                 continue
             return route
         return self.table.routes[-1]  # DEFAULT; only reached if it had filters, which config forbids
+
+    def decide(self, route: Route, method: str, headers: Mapping[bytes, bytes], client_ip: str) -> Decision:
+        """decide(route, RequestInfo(method, headers, client_ip)) without an override, for a route of
+        this table: from the route's plan, without building a RequestInfo."""
+        plan = self.plans.get(id(route))
+        if plan is None or plan.route is not route:
+            return decide(route, RequestInfo(method, headers, client_ip))
+        found = plan.fixed
+        if found is not None:
+            return found
+        if plan.weight:  # canary: the cohort's bucket decides
+            bucket = crc32(_cohort_key(route.cohort, headers, client_ip)) % 100
+            return plan.service if bucket < plan.weight else plan.monolith
+        return plan.service if method in SAFE_METHODS else plan.monolith  # shadow: safe ones always mirrored
+
+
+class RoutePlan:
+    """A route's decisions worked out once (routing.decide's rule without an override): one fixed
+    decision, or the two a canary split (by cohort bucket) or a shadow mode (by method) picks from."""
+
+    __slots__ = ("route", "fixed", "weight", "service", "monolith")
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        self.fixed: Decision | None = None
+        self.weight = 0  # > 0: a canary split
+        state = route.state
+        if route.service is None or state.mode is not _MODE_CANARY and state.mode is not _MODE_SHADOW:
+            self.fixed = decide(route, RequestInfo("GET", {}, ""))  # depends on nothing in the request
+        elif state.mode is _MODE_CANARY:
+            if state.weight >= 100 or state.weight <= 0:
+                self.fixed = decide(route, RequestInfo("GET", {}, ""))
+            else:
+                self.weight = state.weight
+        # the sides as decide() names them: canary (service | monolith), shadow (mirrored | not mirrored)
+        shadow = state.mode is _MODE_SHADOW
+        if shadow:
+            self.service = _decision(route, _MONOLITH, True, "shadow")
+            self.monolith = _decision(route, _MONOLITH, route.shadow.dry_run_header is not None, "shadow")
+        else:
+            self.service = _decision(route, _SERVICE, False, "canary")
+            self.monolith = _decision(route, _MONOLITH, False, "canary")
 
 
 def routing_headers(table: RouteTable) -> frozenset[bytes]:
@@ -113,53 +162,57 @@ def cohort_bucket(key: bytes) -> int:
 
 def cohort_key(route: Route, info: RequestInfo) -> bytes:
     """The sticky canary key; the client address when the header or cookie is missing."""
-    source = route.cohort.source
+    return _cohort_key(route.cohort, info.headers, info.client_ip)
+
+
+def _cohort_key(cohort: CohortKey, headers: Mapping[bytes, bytes], client_ip: str) -> bytes:
+    source = cohort.source
     if source == "header":
-        name = _HEADER_NAMES.get(route.cohort.name)
+        name = _HEADER_NAMES.get(cohort.name)
         if name is None:
-            name = _HEADER_NAMES[route.cohort.name] = route.cohort.name.encode("latin-1")
-        value = info.headers.get(name)
+            name = _HEADER_NAMES[cohort.name] = cohort.name.encode("latin-1")
+        value = headers.get(name)
         if value:
             return b"h:" + value
     elif source == "cookie":
-        value = _cookie(info.headers.get(b"cookie"), route.cohort.name)
+        value = _cookie(headers.get(b"cookie"), cohort.name)
         if value:
             return b"c:" + value.encode("latin-1")
-    return b"ip:" + info.client_ip.encode("latin-1")
+    return b"ip:" + client_ip.encode("latin-1")
 
 
 def decide(route: Route, info: RequestInfo, override: Side | None = None) -> Decision:
     state = route.state
     if route.service is None:
-        return _decision(route, Side.MONOLITH, False, "default")
+        return _decision(route, _MONOLITH, False, "default")
     if override is not None:
         return _decision(route, override, False, "override")
     mode = state.mode
-    if mode is Mode.MONOLITH:
-        return _decision(route, Side.MONOLITH, False, "mode")
-    if mode is Mode.SERVICE:
-        return _decision(route, Side.SERVICE, False, "mode")
-    if mode is Mode.CANARY:
+    if mode is _MODE_MONOLITH:
+        return _decision(route, _MONOLITH, False, "mode")
+    if mode is _MODE_SERVICE:
+        return _decision(route, _SERVICE, False, "mode")
+    if mode is _MODE_CANARY:
         if state.weight >= 100:
-            return _decision(route, Side.SERVICE, False, "canary")
+            return _decision(route, _SERVICE, False, "canary")
         if state.weight <= 0:
-            return _decision(route, Side.MONOLITH, False, "canary")
-        side = Side.SERVICE if cohort_bucket(cohort_key(route, info)) < state.weight else Side.MONOLITH
+            return _decision(route, _MONOLITH, False, "canary")
+        side = _SERVICE if cohort_bucket(cohort_key(route, info)) < state.weight else _MONOLITH
         return _decision(route, side, False, "canary")
     # Shadow: the monolith answers; anything but a safe method is mirrored only when the service can dry-run it.
     mirror = info.method in SAFE_METHODS or route.shadow.dry_run_header is not None
-    return _decision(route, Side.MONOLITH, mirror, "shadow")
+    return _decision(route, _MONOLITH, mirror, "shadow")
 
 
 def side_for_bucket(route: Route, bucket: int) -> Side:
     """The side `route` sends a client of canary cohort `bucket` to, without an override: decide()'s
     rule, for a tunnel opened earlier (strangler.proxy.tunnel drains the ones a flip moved)."""
     state = route.state
-    if route.service is None or state.mode in (Mode.MONOLITH, Mode.SHADOW):
-        return Side.MONOLITH
-    if state.mode is Mode.SERVICE:
-        return Side.SERVICE
-    return Side.SERVICE if bucket < state.weight else Side.MONOLITH
+    if route.service is None or state.mode in (_MODE_MONOLITH, _MODE_SHADOW):
+        return _MONOLITH
+    if state.mode is _MODE_SERVICE:
+        return _SERVICE
+    return _SERVICE if bucket < state.weight else _MONOLITH
 
 
 # id(route) -> (route, its decisions by (side is SERVICE, mirror, reason)); keys of bools and an
@@ -174,7 +227,7 @@ def _decision(route: Route, side: Side, mirror: bool, reason: str) -> Decision:
         if len(_DECISIONS) > 10_000:
             _DECISIONS.clear()  # tables replaced many times over: start afresh
         entry = _DECISIONS[id(route)] = (route, {})
-    key = (side is Side.SERVICE, mirror, reason)
+    key = (side is _SERVICE, mirror, reason)
     found = entry[1].get(key)
     if found is None:
         found = entry[1][key] = Decision(route, side, mirror=mirror, reason=reason)

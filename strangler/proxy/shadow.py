@@ -8,6 +8,10 @@ is charged to one byte budget for the whole proxy: a mirror that would go past i
 counted (strangler_limited_total{limit="shadow_bytes"}). Noise is estimated like Twitter's
 Diffy: a sample of requests is replayed to the monolith a second time, and fields that differ
 monolith-vs-monolith are noise, so a service diff on such a field is not a regression.
+
+A mirror is built on the loop's turn after the primary's end (submit_soon): uvloop sends what a
+transport was given at the end of each turn, so building it in the same turn would hold back the
+primary's answer by the mirror's cost.
 """
 
 from __future__ import annotations
@@ -109,6 +113,7 @@ class Shadower:
         self.reports: dict[str, RouteReport] = {}
         self.budget = budget  # bytes all mirrors together may hold
         self.held = 0
+        self.closed = False
 
     def hold(self, n: int) -> bool:
         """Charge `n` bytes kept for a mirror to the budget; False, charging nothing, past it."""
@@ -158,11 +163,16 @@ class Shadower:
         self._report(route).dropped += 1
         self.metrics.shadow[(route.name, "dropped")] += 1
 
+    def submit_soon(self, ex: MirrorSource) -> None:
+        """From the primary's end: submit() on the loop's next turn, once its answer has gone out."""
+        self.upstreams.loop.call_soon(self.submit, ex)
+
     def submit(self, ex: MirrorSource) -> None:
         """Called when the monolith's answer reached the client; never blocks it."""
         route = ex.decision.route
         service = route.service
-        if self.jobs >= self.concurrency or not ex.retained or not ex.body_done or service is None:
+        if (self.jobs >= self.concurrency or not ex.retained or not ex.body_done or service is None
+                or self.closed):
             self._dropped(route)
             return
         upstreams = self.upstreams
@@ -267,5 +277,6 @@ class Shadower:
         return {name: r.as_dict() for name, r in self.reports.items()}
 
     async def close(self) -> None:
+        self.closed = True  # a mirror submitted from now on is dropped
         for fetch in list(self.inflight):
             fetch.abort()

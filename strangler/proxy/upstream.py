@@ -33,6 +33,11 @@ _HEADER_KINDS = dict.fromkeys(HOP_BY_HOP, _HOP) | {
 _HEADER_KINDS |= {name.title().replace(b"-Id", b"-ID"): kind for name, kind in list(_HEADER_KINDS.items())}
 _HEADER_KINDS |= {name.title(): kind for name, kind in list(_HEADER_KINDS.items())}
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
+# Every header name as received -> its kind, _PASS for one passed on as it is: upstreams repeat a handful
+# of names (Server, Date, ...), so lower() and the second lookup run once per spelling, not per response.
+_PASS = 7
+_SEEN_KINDS: dict[bytes, int] = dict(_HEADER_KINDS)
+_SEEN_KINDS_KEPT = 1024  # past this many spellings, new ones are classified each time
 
 
 class UpstreamError(Exception):
@@ -182,13 +187,14 @@ class UpstreamConnection(asyncio.Protocol):
             raise UpstreamError("protocol", "bytes after a complete response")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        kind = _HEADER_KINDS.get(name)  # the usual spellings; anything else is lower-cased first
+        kind = _SEEN_KINDS.get(name)
         if kind is None:
-            lname = name.lower()
-            kind = _HEADER_KINDS.get(lname)
-            if kind is None:
-                self.headers.append((name, value))
-                return
+            kind = _HEADER_KINDS.get(name.lower(), _PASS)
+            if len(_SEEN_KINDS) < _SEEN_KINDS_KEPT:
+                _SEEN_KINDS[name] = kind
+        if kind == _PASS:
+            self.headers.append((name, value))
+            return
         if kind == _CONTENT_LENGTH:
             self.has_length = True
             self.small = value.isdigit() and len(value) < 6 and int(value) <= SMALL_BODY
