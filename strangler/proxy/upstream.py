@@ -18,7 +18,6 @@ from strangler.proxy.http1 import HOP_BY_HOP, NO_BODY_STATUS, connection_tokens
 
 if TYPE_CHECKING:
     from strangler.proxy.tunnel import Tunnel
-    from strangler.proxy.upstream_pool import UpstreamPool
 
 SMALL_BODY = 64 * 1024  # a head announcing at most this much body waits for it, to leave in one write
 
@@ -61,6 +60,14 @@ class ResponseSink(Protocol):
                    conn: UpstreamConnection) -> Tunnel | None: ...
 
 
+class ConnectionHome(Protocol):
+    """Where a connection goes back to when an exchange ends: its pool (strangler.proxy.upstream_pool),
+    passed in, so this module does not import the pool that imports it."""
+
+    def release(self, conn: UpstreamConnection) -> None: ...
+    def discard(self, conn: UpstreamConnection) -> None: ...
+
+
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "transport", "parser", "sink", "headers", "head_request", "has_length", "chunked",
@@ -69,7 +76,7 @@ class UpstreamConnection(asyncio.Protocol):
         "content_type",
     )
 
-    def __init__(self, pool: UpstreamPool) -> None:
+    def __init__(self, pool: ConnectionHome) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)

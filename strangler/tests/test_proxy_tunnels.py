@@ -20,10 +20,12 @@ from strangler.proxy.accesslog import LOGGER as ACCESS_LOGGER
 from strangler.proxy.routing import sign_override
 from strangler.proxy.types import Mode, RouteState
 from strangler.testing import free_port
+from strangler.tests import ws_support
 from strangler.tests.conftest import SECRET, ProxyHandle, base_config, raw_exchange
 from strangler.tests.ws_support import FLOOD_MESSAGE, FLOOD_MESSAGES, WsUpstream, ws_config
 
 BIG = 10 * 1024 * 1024
+QUIET = 0.5  # seconds without a byte taken: the client is blocked
 
 
 @pytest.fixture(scope="module")
@@ -154,24 +156,32 @@ def test_a_slow_upstream_pauses_the_client(ws_proxy, ws_upstreams):
         sock.setblocking(False)
         pending, sent, begun = b"", 0, 0
 
-        def push(seconds: float) -> None:
+        def push(seconds: float, *, until_quiet: float = 0.0) -> float:
+            """Send for `seconds`, or (until_quiet) until nothing has gone for that long; how long
+            nothing went at the end."""
             nonlocal pending, sent, begun
-            stop = time.monotonic() + seconds
-            while time.monotonic() < stop:
+            now = time.monotonic()
+            stop, progress = now + seconds, now
+            while now < stop and not (until_quiet and now - progress >= until_quiet):
                 if not pending and begun < FLOOD_MESSAGES:
                     pending, begun = frame, begun + 1
                 try:
                     n = sock.send(pending[:1 << 20])
                 except BlockingIOError:
                     time.sleep(0.01)
+                    now = time.monotonic()
                     continue
                 sent += n
                 pending = pending[n:]
+                now = progress = time.monotonic()
+            return now - progress
 
-        push(1.5)  # well inside the upstream's STALL
-        blocked_at = sent
-        push(0.5)
-        assert sent == blocked_at, "the proxy kept taking what the client sent while the upstream did not read"
+        # Fill every buffer on the way until the client's sends block for QUIET seconds, well inside
+        # the upstream's STALL. A fixed 1.5 s was not enough on a loaded machine: the buffers were
+        # still filling, and the next 0.5 s saw progress (about 1 in 10 runs under load).
+        quiet = push(ws_support.STALL * 0.6, until_quiet=QUIET)
+        assert quiet >= QUIET, (f"the proxy kept taking what the client sent while the upstream did not read "
+                                f"({sent / 2**20:.1f} MiB)")
         print(f"\nclient blocked after {sent / 2**20:.1f} MiB of {total / 2**20:.0f} MiB while the upstream did "
               "not read")
         assert sent < total * 3 // 4

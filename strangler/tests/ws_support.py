@@ -28,7 +28,7 @@ from strangler.tests.control_support import Process, start_proxy
 FLOOD_MESSAGE = bytes(range(256)) * 256  # 64 KiB
 FLOOD_MESSAGES = 512  # 32 MiB in all
 MAX_MESSAGE = 16 * 1024 * 1024
-STALL = 3.0
+STALL = 5.0
 
 
 class WsUpstream:
