@@ -5,6 +5,9 @@ proxying the request. Like nginx's `access_log ... buffer=`, the proxy therefore
 buffered handler (stderr, flushed every 64 KiB and on each sweep tick) when the logger has no
 handler of its own, and hands lines straight to it. Attach your own handler to
 `strangler.access` before the proxy starts to get ordinary LogRecords instead.
+
+For speed, lines are formatted in batches, and the fields that repeat between requests (route, side,
+target, status; retries, fallback, reason) are formatted once per combination and reused.
 """
 
 from __future__ import annotations
@@ -148,12 +151,28 @@ class AccessLog:
             LOGGER.handle(LOGGER.makeRecord(LOGGER.name, logging.INFO, "strangler.access", 0, line, None, None))
 
 
+# The fields between the path and the duration, and those after it, repeat from request to request
+# (a handful of routes, sides, targets, statuses, reasons): each combination is formatted once.
+_MIDDLES: dict[tuple[str, str, str, int], str] = {}
+_TAILS: dict[tuple[int, bool, str], str] = {}
+_FRAGMENTS_KEPT = 4096  # past this many combinations, new ones are formatted each time
+
+
 def _request_line(request_id: bytes, method: str, path: bytes, route: str, side: str, target: str, status: int,
                   duration: float, retries: int, fallback: bool, reason: str) -> str:
     # Hand-built JSON: request ids are validated [A-Za-z0-9._-], methods are tokens, route names are
     # checked by config; only the path needs escaping.
+    middle = _MIDDLES.get((route, side, target, status))
+    if middle is None:
+        middle = f'"route":"{route}","side":"{side}","target":"{target}","status":{status},"duration_ms":'
+        if len(_MIDDLES) < _FRAGMENTS_KEPT:
+            _MIDDLES[(route, side, target, status)] = middle
+    tail = _TAILS.get((retries, fallback, reason))
+    if tail is None:
+        tail = f',"retries":{retries},"fallback":{"true" if fallback else "false"},"reason":"{reason}"}}'
+        if len(_TAILS) < _FRAGMENTS_KEPT:
+            _TAILS[(retries, fallback, reason)] = tail
     return (
         f'{{"request_id":"{request_id.decode()}","method":"{method}","path":{_json_str(path.decode("latin-1"))},'
-        f'"route":"{route}","side":"{side}","target":"{target}","status":{status},"duration_ms":{duration * 1000:.3f},'
-        f'"retries":{retries},"fallback":{"true" if fallback else "false"},"reason":"{reason}"}}'
+        f'{middle}{duration * 1000:.3f}{tail}'
     )
