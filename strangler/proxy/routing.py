@@ -1,7 +1,8 @@
 """Pure routing decisions: which route a request belongs to and which side serves it.
 
 No I/O and no clock reads: the server passes everything in, so every replica and process decides
-identically for the same input.
+identically for the same input. For speed, CompiledTable works out each route's decisions once
+(RoutePlan) and its decide() reads a canary's cohort header without a further call.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ class CompiledTable:
         if found is not None:
             return found
         if plan.weight:  # canary: the cohort's bucket decides
-            bucket = crc32(_cohort_key(route.cohort, headers, client_ip)) % 100
+            name = plan.cohort_header  # _cohort_key's header case, inlined
+            value = headers.get(name) if name is not None else None
+            bucket = crc32(b"h:" + value if value else _cohort_key(route.cohort, headers, client_ip)) % 100
             return plan.service if bucket < plan.weight else plan.monolith
         return plan.service if method in SAFE_METHODS else plan.monolith  # shadow: safe ones always mirrored
 
@@ -97,12 +100,14 @@ class RoutePlan:
     """A route's decisions worked out once (routing.decide's rule without an override): one fixed
     decision, or the two a canary split (by cohort bucket) or a shadow mode (by method) picks from."""
 
-    __slots__ = ("route", "fixed", "weight", "service", "monolith")
+    __slots__ = ("route", "fixed", "weight", "service", "monolith", "cohort_header")
 
     def __init__(self, route: Route) -> None:
         self.route = route
         self.fixed: Decision | None = None
         self.weight = 0  # > 0: a canary split
+        cohort = route.cohort  # a cohort header's name, encoded once: decide() reads it without a call
+        self.cohort_header = cohort.name.encode("latin-1") if cohort.source == "header" else None
         state = route.state
         if route.service is None or state.mode is not _MODE_CANARY and state.mode is not _MODE_SHADOW:
             self.fixed = decide(route, RequestInfo("GET", {}, ""))  # depends on nothing in the request
