@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -122,8 +123,9 @@ def custody_reservations_page(*, after: uuid.UUID | None, limit: int = PAGE_MAX)
     return [_reservation_row(r) for r in rows[:max(1, min(limit, PAGE_MAX))]]
 
 
-def _receiving(*, epoch: int) -> StockCustody:
-    custody = _locked(epoch=epoch)
+def _receiving(*, epoch: int, custody: StockCustody | None = None) -> StockCustody:
+    """The receiving side's row, locked (or ``custody``, already locked), unless it may not receive."""
+    custody = custody or _locked(epoch=epoch)
     if custody.state == OWNER:
         raise Conflict("this side owns the stock: a handover never overwrites an owner", code="custody_owner")
     if epoch <= custody.epoch:
@@ -175,7 +177,7 @@ def custody_activate(*, epoch: int, digest: dict[str, Any]) -> StockCustody:
         custody = _locked(epoch=epoch)
         if custody.state == OWNER and custody.epoch == epoch:
             return custody
-        _receiving(epoch=epoch)
+        _receiving(epoch=epoch, custody=custody)
         mine = custody_digest()
         if mine != digest:
             raise Conflict("the copied stock differs from the fenced side's", code="custody_digest_mismatch",
@@ -185,18 +187,23 @@ def custody_activate(*, epoch: int, digest: dict[str, Any]) -> StockCustody:
     return custody
 
 
-def custody_retire(*, epoch: int) -> StockCustody:
-    """After the commit point: the fenced side holds no stock any more (idempotent)."""
+def _unfence(*, epoch: int, to: str, done: Callable[[StockCustody], bool]) -> StockCustody:
+    """Move this side from its fence for ``epoch`` to ``to``; nothing when ``done`` says it already was."""
     with transaction.atomic():
         custody = _locked(epoch=epoch)
-        if custody.state == STANDBY and custody.epoch >= epoch:
+        if done(custody):
             return custody
         if custody.state != FENCED or custody.epoch != epoch:
             raise Conflict(f"not fenced for handover {epoch} ({custody.state} at {custody.epoch})",
                            code="custody_epoch")
-        custody.state = STANDBY
+        custody.state = to
         custody.save(update_fields=["state", "updated_at"])
     return custody
+
+
+def custody_retire(*, epoch: int) -> StockCustody:
+    """After the commit point: the fenced side holds no stock any more (idempotent)."""
+    return _unfence(epoch=epoch, to=STANDBY, done=lambda c: c.state == STANDBY and c.epoch >= epoch)
 
 
 def custody_abandon(*, epoch: int) -> StockCustody:
@@ -214,13 +221,4 @@ def custody_abandon(*, epoch: int) -> StockCustody:
 
 def custody_abort(*, epoch: int) -> StockCustody:
     """On the fenced side, once the receiving side abandoned ``epoch``: own the stock again."""
-    with transaction.atomic():
-        custody = _locked(epoch=epoch)
-        if custody.state == OWNER and custody.epoch == epoch:
-            return custody
-        if custody.state != FENCED or custody.epoch != epoch:
-            raise Conflict(f"not fenced for handover {epoch} ({custody.state} at {custody.epoch})",
-                           code="custody_epoch")
-        custody.state = OWNER
-        custody.save(update_fields=["state", "updated_at"])
-    return custody
+    return _unfence(epoch=epoch, to=OWNER, done=lambda c: c.state == OWNER and c.epoch == epoch)
