@@ -118,7 +118,7 @@ class AccessLog:
 
     def _format_pending(self) -> None:
         pending, self._pending = self._pending, []
-        lines = [_request_line(*fields) for fields in pending]
+        lines = _request_lines(pending)
         if self._fast is not None and self._sole_handler():
             self._fast.extend(lines)
         else:  # a handler was attached since the last tick: these lines go through logging too
@@ -152,27 +152,50 @@ class AccessLog:
 
 
 # The fields between the path and the duration, and those after it, repeat from request to request
-# (a handful of routes, sides, targets, statuses, reasons): each combination is formatted once.
-_MIDDLES: dict[tuple[str, str, str, int], str] = {}
-_TAILS: dict[tuple[int, bool, str], str] = {}
+# (a handful of routes, sides, targets, statuses, retries, reasons): each combination is formatted once.
+_FRAGMENTS: dict[tuple[str, str, str, int, int, bool, str], tuple[str, str]] = {}
 _FRAGMENTS_KEPT = 4096  # past this many combinations, new ones are formatted each time
+# Formatting a float costs the interpreter more than the rest of a line: the durations under
+# _MS_TABLE_US microseconds, nearly all of them, are looked up as text instead, formatted here once.
+_MS_TABLE_US = 10_000
+_MS_TEXT = [f"{us / 1000:.3f}" for us in range(_MS_TABLE_US)]
+_MS_TABLE_S = (_MS_TABLE_US - 0.5) / 1e6  # shorter durations round to an entry of the table
+
+
+def _fragments(route: str, side: str, target: str, status: int, retries: int, fallback: bool,
+               reason: str) -> tuple[str, str]:
+    """The line's text between the path and the duration, and after the duration."""
+    fragments = (
+        f'"route":"{route}","side":"{side}","target":"{target}","status":{status},"duration_ms":',
+        f',"retries":{retries},"fallback":{"true" if fallback else "false"},"reason":"{reason}"}}',
+    )
+    if len(_FRAGMENTS) < _FRAGMENTS_KEPT:
+        _FRAGMENTS[(route, side, target, status, retries, fallback, reason)] = fragments
+    return fragments
+
+
+def _request_lines(
+    pending: list[tuple[bytes, str, bytes, str, str, str, int, float, int, bool, str]],
+) -> list[str]:
+    """The JSON lines of a batch, in order. One loop rather than a call per line: this runs for
+    every request the proxy serves (formatting by columns, with one `%` for the batch, measured
+    slower: `%` copies its template a character at a time). Hand-built JSON: request ids are
+    validated [A-Za-z0-9._-], methods are tokens, route names are checked by config; only the
+    path needs escaping."""
+    known, ms_text = _FRAGMENTS, _MS_TEXT
+    lines = []
+    append = lines.append
+    for request_id, method, path, route, side, target, status, duration, retries, fallback, reason in pending:
+        fragments = known.get((route, side, target, status, retries, fallback, reason))
+        if fragments is None:
+            fragments = _fragments(route, side, target, status, retries, fallback, reason)
+        ms = ms_text[int(duration * 1e6 + 0.5)] if duration < _MS_TABLE_S else f"{duration * 1000:.3f}"
+        append(f'{{"request_id":"{request_id.decode()}","method":"{method}",'
+               f'"path":{_json_str(path.decode("latin-1"))},{fragments[0]}{ms}{fragments[1]}')
+    return lines
 
 
 def _request_line(request_id: bytes, method: str, path: bytes, route: str, side: str, target: str, status: int,
                   duration: float, retries: int, fallback: bool, reason: str) -> str:
-    # Hand-built JSON: request ids are validated [A-Za-z0-9._-], methods are tokens, route names are
-    # checked by config; only the path needs escaping.
-    middle = _MIDDLES.get((route, side, target, status))
-    if middle is None:
-        middle = f'"route":"{route}","side":"{side}","target":"{target}","status":{status},"duration_ms":'
-        if len(_MIDDLES) < _FRAGMENTS_KEPT:
-            _MIDDLES[(route, side, target, status)] = middle
-    tail = _TAILS.get((retries, fallback, reason))
-    if tail is None:
-        tail = f',"retries":{retries},"fallback":{"true" if fallback else "false"},"reason":"{reason}"}}'
-        if len(_TAILS) < _FRAGMENTS_KEPT:
-            _TAILS[(retries, fallback, reason)] = tail
-    return (
-        f'{{"request_id":"{request_id.decode()}","method":"{method}","path":{_json_str(path.decode("latin-1"))},'
-        f'{middle}{duration * 1000:.3f}{tail}'
-    )
+    return _request_lines([(request_id, method, path, route, side, target, status, duration, retries, fallback,
+                            reason)])[0]

@@ -1,6 +1,7 @@
 """In-process counters with a Prometheus text renderer.
 
-Hot-path updates are plain dict increments keyed by tuples; all formatting happens in render(),
+Hot-path updates are increments of cells (one-element lists) that observe() finds with one dict
+lookup per request; all formatting happens in render(),
 which the admin server calls when scraped, and copying happens in snapshot(), which the dashboard
 calls every few seconds to keep a short history (observe() never pays for either).
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from strangler.proxy.types import BreakerState
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_FIRST_BOUND = LATENCY_BUCKETS[0]
 _STATUS_CLASS = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 _OBSERVED_KEPT = 4096  # (route, target, status) entries observe() keeps before starting afresh
 _BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
@@ -38,9 +40,10 @@ class Metrics:
     )
 
     def __init__(self) -> None:
-        self.requests: defaultdict[tuple[str, str, str], int] = defaultdict(int)  # route, target, class
+        # route, target, class -> [count]; a cell, so that observe() adds without hashing the key again
+        self.requests: dict[tuple[str, str, str], list[int]] = {}
         self.latency: dict[tuple[str, str], list[int]] = {}  # route, target -> counts per bucket (+Inf last)
-        self.latency_sum: defaultdict[tuple[str, str], float] = defaultdict(float)
+        self.latency_sum: dict[tuple[str, str], list[float]] = {}  # route, target -> [seconds], a cell
         self.retries: defaultdict[tuple[str, str], int] = defaultdict(int)  # route, target
         self.fallbacks: defaultdict[str, int] = defaultdict(int)  # route
         self.shadow: defaultdict[tuple[str, str], int] = defaultdict(int)  # route, compared|diffs|noise|dropped
@@ -55,34 +58,37 @@ class Metrics:
         self.limited: defaultdict[str, int] = defaultdict(int)
         # Set by the proxy so render() can read live breaker states without the proxy pushing them.
         self.breaker_source: Callable[[], Mapping[str, BreakerState]] | None = None
-        # observe()'s cache: (route, target, status) -> (requests key, latency key, that key's bucket counts)
-        self._observed: dict[tuple[str, str, int], tuple[tuple[str, str, str], tuple[str, str], list[int]]] = {}
+        # observe()'s cache: (route, target, status) -> the cells it adds to: that class's request count,
+        # the latency sum and the bucket counts of (route, target)
+        self._observed: dict[tuple[str, str, int], tuple[list[int], list[float], list[int]]] = {}
 
     def observe(self, route: str, target: str, status: int, seconds: float) -> None:
-        # The label keys and the bucket list of a (route, target, status) are looked up once, then reused.
+        # The cells of a (route, target, status) are found once, then reused.
         entry = self._observed.get((route, target, status))
         if entry is None:
             entry = self._observed_entry(route, target, status)
-        self.requests[entry[0]] += 1
-        entry[2][bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.latency_sum[entry[1]] += seconds
+        entry[0][0] += 1
+        entry[1][0] += seconds
+        # Most answers fall in the first bucket: one float comparison instead of a bisect call.
+        entry[2][0 if seconds <= _FIRST_BOUND else bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
-    def _observed_entry(self, route: str, target: str, status: int) -> tuple[tuple[str, str, str], tuple[str, str],
-                                                                             list[int]]:
+    def _observed_entry(self, route: str, target: str, status: int) -> tuple[list[int], list[float], list[int]]:
         key = (route, target)
         counts = self.latency.get(key)
         if counts is None:
             counts = self.latency[key] = [0] * (len(LATENCY_BUCKETS) + 1)
+        seconds = self.latency_sum.setdefault(key, [0.0])
+        requests = self.requests.setdefault(
+            (route, target, _STATUS_CLASS[status // 100] if 100 <= status < 600 else "5xx"), [0])
         if len(self._observed) >= _OBSERVED_KEPT:
             self._observed.clear()  # many route names over time (table reloads): start afresh
-        entry = self._observed[(route, target, status)] = (
-            (route, target, _STATUS_CLASS[status // 100] if 100 <= status < 600 else "5xx"), key, counts)
+        entry = self._observed[(route, target, status)] = (requests, seconds, counts)
         return entry
 
     def snapshot(self, at: float) -> Snapshot:
         """O(number of label sets), run on the proxy's loop between requests, never per request."""
         requests: dict[tuple[str, str], tuple[int, int]] = {}
-        for (route, target, cls), n in list(self.requests.items()):
+        for (route, target, cls), (n,) in list(self.requests.items()):
             total, errors = requests.get((route, target), (0, 0))
             requests[(route, target)] = (total + n, errors + (n if cls == "5xx" else 0))
         return Snapshot(
@@ -96,7 +102,7 @@ class Metrics:
     def render(self) -> str:
         out: list[str] = []
         _family(out, "strangler_requests_total", "counter", "Proxied requests by route, target and status class")
-        for (route, target, cls), n in sorted(self.requests.items()):
+        for (route, target, cls), (n,) in sorted(self.requests.items()):
             out.append(f'strangler_requests_total{{route="{route}",target="{target}",status="{cls}"}} {n}')
         _family(out, "strangler_request_duration_seconds", "histogram", "Time to the last response byte")
         for (route, target), counts in sorted(self.latency.items()):
@@ -106,7 +112,7 @@ class Metrics:
                 total += n
                 le = "+Inf" if bound is None else repr(bound)
                 out.append(f'strangler_request_duration_seconds_bucket{{{labels},le="{le}"}} {total}')
-            out.append(f"strangler_request_duration_seconds_sum{{{labels}}} {self.latency_sum[(route, target)]:.6f}")
+            out.append(f"strangler_request_duration_seconds_sum{{{labels}}} {self.latency_sum.get((route, target), [0.0])[0]:.6f}")
             out.append(f"strangler_request_duration_seconds_count{{{labels}}} {total}")
         _family(out, "strangler_retries_total", "counter", "Upstream retries")
         for (route, target), n in sorted(self.retries.items()):

@@ -122,3 +122,37 @@ def test_lines_are_formatted_in_batches_in_order():
     finally:
         log.stop()
     assert logger.handlers == []
+
+
+def _line_as_formatted_directly(request_id, method, path, route, side, target, status, duration, retries, fallback,
+                                reason):
+    """The access line as the plain f-string writes it: the batch formatter's cached fragments and
+    duration table must give exactly this text."""
+    from json.encoder import encode_basestring_ascii
+
+    return (f'{{"request_id":"{request_id.decode()}","method":"{method}",'
+            f'"path":{encode_basestring_ascii(path.decode("latin-1"))},"route":"{route}","side":"{side}",'
+            f'"target":"{target}","status":{status},"duration_ms":{duration * 1000:.3f},"retries":{retries},'
+            f'"fallback":{"true" if fallback else "false"},"reason":"{reason}"}}')
+
+
+def test_batched_lines_are_the_text_a_direct_format_gives():
+    import random
+
+    from strangler.proxy.accesslog import _request_lines
+
+    rnd = random.Random(7)
+    paths = [b"/api/items/42", b'/a?q="x"', b"/caf\xc3\xa9", b"/x\\y", b"/p%41"]
+    # durations around the table's edge (10 ms) and its rounding, zero, and long ones
+    durations = [0.0, 0.0000004, 0.0000005, 0.0099994, 0.0099995, 0.00999949, 0.0099996, 0.01, 2.5, 123.4567]
+    batch = [
+        (rnd.choice([b"req-1", b"-", b"6d89cdfe24496af8e1970e2fd6e88363"]), rnd.choice(["GET", "POST"]),
+         rnd.choice(paths), rnd.choice(["items", "users"]), rnd.choice(["service", "monolith"]),
+         rnd.choice(["items", "monolith"]), rnd.choice([200, 404, 503]),
+         rnd.choice(durations) if i % 3 else rnd.random() / rnd.choice([1, 100, 1000]),
+         rnd.choice([0, 1, 2]), rnd.choice([False, True]), rnd.choice(["canary", "mode"]))
+        for i in range(2000)
+    ]
+    lines = _request_lines(batch)
+    assert lines == [_line_as_formatted_directly(*fields) for fields in batch]
+    assert all(json.loads(line)["request_id"] for line in lines)

@@ -151,3 +151,27 @@ def test_upgrade_the_route_does_not_allow_is_refused(proxy):
     assert response.startswith(b"HTTP/1.1 400 ") and closed
     error = json.loads(response.partition(b"\r\n\r\n")[2])["error"]
     assert error["code"] == "upgrade_not_allowed" and "websocket" in error["message"]
+
+
+def test_generated_trace_ids_are_valid_unique_and_not_shared_with_a_forked_child():
+    """Ids are drawn in batches (strangler.proxy.http1): each pair is a valid traceparent and its
+    trace id, none repeats across batches, and a forked child never hands out the parent's ids."""
+    import os
+
+    from strangler.proxy.http1 import new_request_id, new_trace_ids, new_traceparent, valid_traceparent
+
+    pairs = [new_trace_ids() for _ in range(1500)]  # several batches
+    assert all(valid_traceparent(tp) and rid == tp[3:35] for tp, rid in pairs)
+    assert len({rid for _, rid in pairs}) == len(pairs)
+    assert valid_traceparent(new_traceparent()) and len(new_request_id()) == 32
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(write, new_trace_ids()[1])
+        os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 64)
+    os.waitpid(pid, 0)
+    os.close(read)
+    parent_next = [new_trace_ids()[1] for _ in range(300)]
+    assert len(child_id) == 32 and child_id not in parent_next
