@@ -1,10 +1,16 @@
 """Proxy benchmark: direct vs nginx vs strangler, in front of Django and of a fast upstream.
 
-    python bench/proxy.py [--duration 10] [--connections 16] [--threads 2] [--no-pin]
+    python bench/proxy.py [--rounds 3] [--duration 4] [--connections 16] [--threads 2] [--no-pin]
 
 Starts every process itself (gunicorn gthread + a tiny Django app, nginx as the fast upstream
 and as the reference reverse proxy when installed, the strangler with all features on), drives
 them with wrk on loopback, prints progress and a summary, and writes bench/results/proxy.json.
+
+Every process stays up for the whole run and the measurements are interleaved: each round runs
+every configuration once, in turn, and a configuration's figures are the medians of its rounds
+(its CPU per request, the sum of its rounds'). On a shared machine whose speed drifts within a
+minute, a ratio of two figures measured seconds apart resolves far smaller differences than one
+of two figures measured minutes apart.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ import re
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from strangler.testing import cpu_seconds, free_port, process_tree
@@ -57,7 +64,8 @@ class WrkResult:
     errors: int  # socket errors + non-2xx/3xx
     connections: int = 0
     cpu_us_per_request: float | None = None  # of the proxy in front, when there is one
-    loadavg_1m: float = 0.0  # at the start of the run: others using the CPUs make figures noisy
+    loadavg_1m: float = 0.0  # the highest at the start of a round: others using the CPUs make figures noisy
+    rounds: list[dict[str, float]] = field(default_factory=list)  # each round's rps and p50
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -145,21 +153,56 @@ def run_wrk(url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None,
     return WrkResult(rps, p50, p99, requests, errors + (int(non2xx.group(1)) if non2xx else 0), connections)
 
 
-def measure(name: str, url: str, args: argparse.Namespace, pin: dict[str, set[int]] | None,
-            proxy_pid: int | None, connections: int) -> WrkResult:
-    run_wrk(url, args, pin, args.warmup, connections)  # fills keep-alive pools, warms caches
-    pids = process_tree(proxy_pid) if proxy_pid else []
-    load = os.getloadavg()[0]
-    before = cpu_seconds(pids)
-    result = run_wrk(url, args, pin, args.duration, connections)
-    result.loadavg_1m = round(load, 2)
-    if proxy_pid:
-        used_us = (cpu_seconds(pids) - before) * 1e6
-        result.cpu_us_per_request = round(used_us / max(result.requests, 1), 2)
-    cpu = f", proxy CPU {result.cpu_us_per_request} us/req" if result.cpu_us_per_request is not None else ""
-    log(f"{name:<24} {result.rps:>9.0f} req/s  p50 {result.p50_ms:.3f} ms  p99 {result.p99_ms:.3f} ms  "
-        f"errors {result.errors}{cpu}")
-    return result
+@dataclass
+class Config:
+    """One measured configuration: what wrk drives, and the proxy whose CPU is counted."""
+
+    name: str
+    port: int
+    proxy_pid: int | None
+    connections: int
+
+
+def measure(configs: list[Config], args: argparse.Namespace, pin: dict[str, set[int]] | None,
+            ) -> dict[str, WrkResult]:
+    """`args.rounds` rounds, each running every configuration in turn, right after its warm-up."""
+    url = {c.name: f"http://127.0.0.1:{c.port}{PATH}" for c in configs}
+    pids = {c.name: process_tree(c.proxy_pid) if c.proxy_pid else [] for c in configs}
+    runs: dict[str, list[WrkResult]] = {c.name: [] for c in configs}
+    cpu_us = dict.fromkeys(runs, 0.0)
+    for n in range(1, args.rounds + 1):
+        log(f"round {n} of {args.rounds}")
+        for c in configs:
+            # Fills keep-alive pools and brings the proxy to its steady state under this load (the shadow
+            # shedding reacts to the CPU utilisation within a second), as the other configurations ran meanwhile.
+            run_wrk(url[c.name], args, pin, args.warmup, c.connections)
+            load = os.getloadavg()[0]
+            before = cpu_seconds(pids[c.name])
+            result = run_wrk(url[c.name], args, pin, args.duration, c.connections)
+            cpu_us[c.name] += (cpu_seconds(pids[c.name]) - before) * 1e6
+            result.loadavg_1m = round(load, 2)
+            runs[c.name].append(result)
+            log(f"  {c.name:<24} {result.rps:>9.0f} req/s  p50 {result.p50_ms:.3f} ms  errors {result.errors}")
+    results = {}
+    for c in configs:
+        rounds = runs[c.name]
+        result = WrkResult(
+            rps=round(statistics.median(r.rps for r in rounds), 2),
+            p50_ms=round(statistics.median(r.p50_ms for r in rounds), 4),
+            p99_ms=round(statistics.median(r.p99_ms for r in rounds), 4),
+            requests=sum(r.requests for r in rounds),
+            errors=sum(r.errors for r in rounds),
+            connections=c.connections,
+            loadavg_1m=max(r.loadavg_1m for r in rounds),
+            rounds=[{"rps": r.rps, "p50_ms": r.p50_ms} for r in rounds],
+        )
+        if c.proxy_pid:
+            result.cpu_us_per_request = round(cpu_us[c.name] / max(result.requests, 1), 2)
+        cpu = f", proxy CPU {result.cpu_us_per_request} us/req" if result.cpu_us_per_request is not None else ""
+        log(f"{c.name:<24} {result.rps:>9.0f} req/s  p50 {result.p50_ms:.3f} ms  p99 {result.p99_ms:.3f} ms  "
+            f"errors {result.errors}{cpu} (medians of {len(rounds)} rounds)")
+        results[c.name] = result
+    return results
 
 
 # 64 users cycled, so the canary route really splits cohorts between its two targets. The
@@ -188,13 +231,25 @@ def nginx_fast_conf(work: Path, ports: list[int]) -> str:
     return _nginx_main(work, "fast", f"  access_log off;\n{servers}")
 
 
-def nginx_proxy_conf(work: Path, routes: dict[int, int]) -> str:
-    blocks = []
+# What the strangler adds to every request it forwards (strangler.proxy.request_head), for the
+# reference that sends the same: an upstream that parses headers in Python (gunicorn) pays for each.
+FORWARDING_HEADERS = (
+    "proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Proto $scheme; "
+    "proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Request-ID $request_id; "
+    "proxy_set_header traceparent $bench_traceparent;"
+)
+
+
+def nginx_proxy_conf(work: Path, routes: dict[int, int], forwarding: frozenset[int] = frozenset()) -> str:
+    """A plain reverse proxy on each listen port; those in `forwarding` also send the strangler's
+    forwarding and tracing headers (a traceparent made of nginx's $request_id)."""
+    blocks = ['  map $request_id $bench_traceparent { "~^(?<span>.{16})" "00-$request_id-$span-01"; }']
     for listen, upstream in routes.items():
+        extra = FORWARDING_HEADERS if listen in forwarding else ""
         blocks.append(
             f"  upstream u{listen} {{ server 127.0.0.1:{upstream}; keepalive 64; keepalive_requests 1000000; }}\n"
             f"  server {{ listen 127.0.0.1:{listen}; location / {{ proxy_pass http://u{listen}; "
-            'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; } }'
+            f'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; {extra}}} }}'
         )
     access = f"  access_log {work}/nginx-proxy-access.log combined buffer=64k flush=1s;"
     return _nginx_main(work, "proxy", access + "\n" + "\n".join(blocks))
@@ -301,7 +356,8 @@ def strangler(procs: Processes, work: Path, name: str, upstream: int, shadow: in
 # -- main --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measured wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each runs every configuration once")
+    parser.add_argument("--duration", type=int, default=4, help="seconds per measured wrk run (one round)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
@@ -340,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": len(cpus), "python": platform.python_version(), "platform": platform.platform()},
-        "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
+        "settings": {"rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
                      "threads": args.threads, "path": PATH,
                      "requests": "GET, X-User-Id cycling over 64 users (sticky canary cohorts)", "nginx": bool(NGINX),
                      "pinning": {k: sorted(v) for k, v in pin.items()} if pin else None,
@@ -353,10 +409,15 @@ def main(argv: list[str] | None = None) -> int:
             "shadow_p50_cost = strangler p50 with the route in shadow mode / in canary mode - 1; at 1 connection "
             "it is the mirror's cost on a primary request, at 16 the proxy core is saturated and it also counts "
             "the mirror's CPU",
-            "at 1 connection the shadow run has often measured faster than the canary run (negative cost): the "
-            "difference is below what this shared 2-core machine resolves; the mirror is sent after the primary "
-            "answer and shed (shadow_dropped) when shadow_concurrency mirrors are already in flight",
-            "loadavg_1m per run: other processes on the machine compete for the same cores",
+            "at 1 connection the mirror is sent after the primary answer, so the shadow cost is mostly the "
+            "mirror's upstream working on the load generator's core while wrk turns the next request around: "
+            "with the mirror's nginx pinned to the proxy's core instead, the cost measured -7% (2026-12-01)",
+            "the mirror is shed (shadow_dropped) when shadow_concurrency mirrors are already in flight or the "
+            "proxy's core is saturated",
+            "nginx-django-headers is nginx sending the headers the strangler adds (X-Forwarded-For, -Proto, "
+            "-Host, X-Request-ID, traceparent); gunicorn parses headers in Python, so each costs the upstream",
+            "each figure is the median of its rounds; the rounds of all configurations are interleaved",
+            "loadavg_1m: the highest at the start of a round; other processes on the machine compete for the same cores",
         ],
         "runs": {name: asdict(r) for name, r in results.items()},
         # Counted by the strangler itself (warm-up included); shadow_dropped > 0 means mirrors
@@ -375,9 +436,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_all(procs: Processes, work: Path, args: argparse.Namespace, pin: dict[str, set[int]] | None,
             results: dict[str, WrkResult], counters: dict[str, dict[str, int]]) -> None:
-    def run(name: str, port: int, pid: int | None, connections: int = args.connections) -> None:
-        results[name] = measure(name, f"http://127.0.0.1:{port}{PATH}", args, pin, pid, connections)
-
+    """Start every upstream and proxy, then measure them all in interleaved rounds."""
     django = free_port()
     log(f"starting Django (gunicorn gthread) on {django}")
     gunicorn = procs.start("gunicorn", [PYTHON, "-m", "gunicorn", "-k", "gthread", "--workers", "2", "--threads", "4",
@@ -398,34 +457,36 @@ def run_all(procs: Processes, work: Path, args: argparse.Namespace, pin: dict[st
     wait_http(fast, PATH, popen, work / "nginx-fast.log")
     wait_http(fast_shadow, PATH, popen, work / "nginx-fast.log")
 
-    run("direct-django", django, None)
-    run("direct-fast", fast, None)
-
+    n = args.connections
+    configs = [Config("direct-django", django, None, n), Config("direct-fast", fast, None, n)]
     if NGINX:
-        ng_django, ng_fast = free_port(), free_port()
+        ng_django, ng_headers, ng_fast = free_port(), free_port(), free_port()
         conf = work / "nginx-proxy.conf"
-        conf.write_text(nginx_proxy_conf(work, {ng_django: django, ng_fast: fast}))
+        conf.write_text(nginx_proxy_conf(work, {ng_django: django, ng_headers: django, ng_fast: fast},
+                                         forwarding=frozenset({ng_headers})))
         ng = procs.start("nginx-proxy", [NGINX, "-c", str(conf), "-p", str(work), "-g", "daemon off;"], "proxy")
-        wait_http(ng_django, PATH, ng, work / "nginx-proxy.log")
-        wait_http(ng_fast, PATH, ng, work / "nginx-proxy.log")
-        run("nginx-django", ng_django, ng.pid)
-        run("nginx-fast", ng_fast, ng.pid)
-        procs.stop(ng)
+        for port in (ng_django, ng_headers, ng_fast):
+            wait_http(port, PATH, ng, work / "nginx-proxy.log")
+        log("started nginx as the reference reverse proxy")
+        configs += [Config("nginx-django", ng_django, ng.pid, n), Config("nginx-django-headers", ng_headers, ng.pid, n),
+                    Config("nginx-fast", ng_fast, ng.pid, n)]
 
-    log("starting the strangler in front of Django (canary route, access log, metrics)")
-    with strangler(procs, work, "django", django) as proc:
-        run("strangler-django", proc.port, proc.pid)
-        counters["strangler-django"] = proc.counters()
-    log("starting the strangler in front of the fast upstream")
-    with strangler(procs, work, "fast", fast) as proc:
-        run("strangler-fast", proc.port, proc.pid)
-        run("strangler-fast-c1", proc.port, proc.pid, connections=1)
-        counters["strangler-fast"] = proc.counters()
-    log("starting the strangler with the route in shadow mode (mirror to a second fast upstream)")
-    with strangler(procs, work, "shadow", fast, shadow=fast_shadow) as proc:
-        run("strangler-fast-shadow", proc.port, proc.pid)
-        run("strangler-fast-shadow-c1", proc.port, proc.pid, connections=1)
-        counters["strangler-fast-shadow"] = proc.counters()
+    with ExitStack() as stack:
+        log("starting the strangler in front of Django, in front of the fast upstream (canary route, access log, "
+            "metrics), and with the route in shadow mode (mirror to a second fast upstream)")
+        on_django = stack.enter_context(strangler(procs, work, "django", django))
+        on_fast = stack.enter_context(strangler(procs, work, "fast", fast))
+        shadow = stack.enter_context(strangler(procs, work, "shadow", fast, shadow=fast_shadow))
+        configs += [
+            Config("strangler-django", on_django.port, on_django.pid, n),
+            Config("strangler-fast", on_fast.port, on_fast.pid, n),
+            Config("strangler-fast-shadow", shadow.port, shadow.pid, n),
+            Config("strangler-fast-c1", on_fast.port, on_fast.pid, 1),
+            Config("strangler-fast-shadow-c1", shadow.port, shadow.pid, 1),
+        ]
+        results.update(measure(configs, args, pin))
+        counters.update({"strangler-django": on_django.counters(), "strangler-fast": on_fast.counters(),
+                         "strangler-fast-shadow": shadow.counters()})
     for name, values in counters.items():
         log(f"{name} counters from /metrics: {values}")
 
@@ -439,6 +500,8 @@ def summarise(results: dict[str, WrkResult]) -> dict[str, float | bool | None]:
     s: dict[str, float | bool | None] = {
         "rps_vs_nginx_django": ratio("strangler-django", "nginx-django", lambda r: r.rps),
         "rps_vs_nginx_fast": ratio("strangler-fast", "nginx-fast", lambda r: r.rps),
+        # Like for like: nginx sending the same forwarding and tracing headers to gunicorn.
+        "rps_vs_nginx_django_same_headers": ratio("strangler-django", "nginx-django-headers", lambda r: r.rps),
         "cpu_us_per_request": results["strangler-fast"].cpu_us_per_request if "strangler-fast" in results else None,
         "cpu_us_per_request_django": results["strangler-django"].cpu_us_per_request
         if "strangler-django" in results else None,
@@ -479,7 +542,8 @@ def print_summary(summary: dict[str, float | bool | None]) -> None:
         value = summary.get(key)
         verdict = {True: "ok", False: "MISSED", None: "n/a"}[summary.get(f"{key}_ok")]  # type: ignore[index]
         print(f"  {key:<26} {value!s:>8}  [{label}]  {verdict}")
-    for key in ("added_p50_ms_django", "cpu_us_per_request_django", "nginx_cpu_us_per_request", "errors"):
+    for key in ("rps_vs_nginx_django_same_headers", "added_p50_ms_django", "cpu_us_per_request_django",
+                "nginx_cpu_us_per_request", "errors"):
         print(f"  {key:<26} {summary.get(key)!s:>8}")
 
 
